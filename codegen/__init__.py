@@ -1,0 +1,1 @@
+"""Lowering the IR to numba (not part of this release yet)."""

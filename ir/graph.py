@@ -1,0 +1,159 @@
+"""The program graph: a thin, documented wrapper over ``networkx.MultiDiGraph``.
+
+Nodes are operations (integer ids; the payload is a frozen :class:`~ir.node.Node` under the
+``"node"`` key); edges are values flowing from the producer to the consumer.  An edge carries
+``arg`` (which :class:`~ir.node.Use` placeholder of the consumer it fills) and ``out`` (which
+output of the producer it reads).  Every graph has ``input`` nodes, ``param``/``constant`` nodes,
+and exactly one ``output`` node.
+
+Graphs are mutated only while they are being built; passes copy (:meth:`Graph.copy`) and return
+the new graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from .node import Node, iter_uses
+
+__all__ = ["Graph", "ValueRef"]
+
+#: A value in the graph: (producer node id, output index).
+ValueRef = tuple[int, int]
+
+
+class Graph:
+    """A typed dataflow program over ``networkx.MultiDiGraph``.
+
+    Parameters
+    ----------
+    name : str
+        The method this graph implements (``"forward"``).
+
+    Examples
+    --------
+    >>> from ir.node import Node, Use
+    >>> g = Graph()
+    >>> x = g.add(Node("input", kwargs=(("name", "x"), ("index", 0))))
+    >>> y = g.add(Node("neg", (Use(0),)), [(x, 0)])
+    >>> out = g.add(Node("output", (Use(0),)), [(y, 0)])
+    >>> [g.node(n).op for n in g.order()]
+    ['input', 'neg', 'output']
+    """
+
+    def __init__(self, name: str = "forward") -> None:
+        self.name = name
+        self._g = nx.MultiDiGraph()
+        self.tensors: dict[str, np.ndarray] = {}
+        self._next = 0
+        self._order: list[int] | None = None
+
+    # -- construction ---------------------------------------------------------------------------
+    def add(self, node: Node, inputs: Iterable[ValueRef] = ()) -> int:
+        """Add ``node`` whose ``Use(k)`` placeholders read ``inputs[k]``; returns its id."""
+        inputs = list(inputs)
+        nid = self._next
+        self._next += 1
+        self._g.add_node(nid, node=node)
+        for k, (src, out) in enumerate(inputs):
+            if src not in self._g:
+                raise KeyError(f"input {k} of {node.op} refers to missing node {src}")
+            self._g.add_edge(src, nid, arg=k, out=out)
+        self._order = None
+        return nid
+
+    def set_node(self, nid: int, node: Node) -> None:
+        """Replace the payload of ``nid`` (its inputs stay)."""
+        self._g.nodes[nid]["node"] = node
+
+    def remove(self, nid: int) -> None:
+        self._g.remove_node(nid)
+        self._order = None
+
+    def replace_uses(self, old: ValueRef, new: ValueRef) -> None:
+        """Make every consumer of value ``old`` read ``new`` instead."""
+        src, out = old
+        moved = [
+            (v, data) for _, v, data in self._g.out_edges(src, data=True) if data["out"] == out
+        ]
+        for v, data in moved:
+            for key, d in list(self._g.get_edge_data(src, v).items()):
+                if d is data:
+                    self._g.remove_edge(src, v, key)
+                    break
+            self._g.add_edge(new[0], v, arg=data["arg"], out=new[1])
+        self._order = None
+
+    def copy(self) -> Graph:
+        g = Graph(self.name)
+        g._g = self._g.copy()
+        g.tensors = dict(self.tensors)
+        g._next = self._next
+        return g
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The underlying ``networkx.MultiDiGraph`` (nodes: operations; edges: values)."""
+        return self._g
+
+    def node(self, nid: int) -> Node:
+        return self._g.nodes[nid]["node"]
+
+    def __contains__(self, nid: int) -> bool:
+        return nid in self._g
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def inputs(self, nid: int) -> list[ValueRef]:
+        """The values read by ``nid``, ordered by placeholder index."""
+        edges = sorted((d["arg"], u, d["out"]) for u, _, d in self._g.in_edges(nid, data=True))
+        return [(u, out) for _, u, out in edges]
+
+    def users(self, nid: int) -> set[int]:
+        return set(self._g.successors(nid))
+
+    def order(self) -> list[int]:
+        """Node ids in a deterministic topological order (cached)."""
+        if self._order is None:
+            self._order = list(nx.lexicographical_topological_sort(self._g))
+        return list(self._order)
+
+    def nodes(self) -> Iterator[tuple[int, Node]]:
+        """``(id, payload)`` in topological order."""
+        for nid in self.order():
+            yield nid, self.node(nid)
+
+    def find(self, op: str) -> list[int]:
+        return [nid for nid, n in self.nodes() if n.op == op]
+
+    @property
+    def input_nodes(self) -> list[int]:
+        return sorted(self.find("input"), key=lambda n: self.node(n).kwarg("index"))
+
+    @property
+    def output_node(self) -> int:
+        outs = self.find("output")
+        if len(outs) != 1:
+            raise ValueError(f"graph {self.name!r} has {len(outs)} output nodes, expected 1")
+        return outs[0]
+
+    def value_type(self, ref: ValueRef) -> Any:
+        types = self.node(ref[0]).types
+        return types[ref[1]] if ref[1] < len(types) else None
+
+    def num_uses(self, nid: int) -> int:
+        return sum(1 for _ in iter_uses((self.node(nid).args, self.node(nid).kwargs)))
+
+    def __str__(self) -> str:
+        from .printer import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<ir.Graph {self.name!r}: {len(self)} nodes>"

@@ -1,0 +1,30 @@
+"""The op registry and every registered op (importing this package registers them all)."""
+
+from . import creation, elementwise, graphops, index, linalg, movement, nn, reduce, shape  # noqa: F401
+from .registry import (
+    MissingRuleError,
+    OpDef,
+    OpKind,
+    RuleTable,
+    all_ops,
+    defop,
+    get_op,
+    has_op,
+    normalize_call,
+    op_for_method,
+    op_for_numpy,
+)
+
+__all__ = [
+    "MissingRuleError",
+    "OpDef",
+    "OpKind",
+    "RuleTable",
+    "all_ops",
+    "defop",
+    "get_op",
+    "has_op",
+    "normalize_call",
+    "op_for_method",
+    "op_for_numpy",
+]

@@ -1,0 +1,121 @@
+"""Indexing: basic and integer (``x[i, 1:3, None]``, ``x[idx]``), ``take`` and ``astype``."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..types import Dim, ScalarType, TensorType
+from .registry import OpKind, defop
+from .rules import broadcast_shapes, static_int
+
+
+def _slice_len(s: slice, n: Dim) -> Dim:
+    s = slice(static_int(s.start), static_int(s.stop), static_int(s.step))
+    if not isinstance(n, int):
+        if s.start is None and s.stop is None and s.step in (None, 1):
+            return n
+        return None
+    if not all(isinstance(v, int) or v is None for v in (s.start, s.stop, s.step)):
+        return None
+    return len(range(*s.indices(n)))
+
+
+def _getitem_rule(a, index):
+    if not isinstance(a, TensorType):
+        raise TypeError("indexing needs an array")
+    items = index if isinstance(index, tuple) else (index,)
+    if a.shape is None:
+        return TensorType(a.dtype, None)
+    consumed = sum(1 for i in items if i is not None and i is not Ellipsis
+                   and not (isinstance(i, TensorType) and i.dtype == np.bool_))
+    if any(isinstance(i, TensorType) and (i.dtype is None or i.dtype == np.bool_) for i in items):
+        return TensorType(a.dtype, None)
+    n_ell = sum(1 for i in items if i is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if consumed > len(a.shape):
+        raise IndexError(f"too many indices for array of rank {len(a.shape)}")
+    if n_ell == 0:
+        items = (*items, Ellipsis)
+    out: list[Any] = []
+    adv_shapes: list[Any] = []
+    adv_pos = None
+    last_adv = None
+    dims = iter(a.shape)
+    for pos, it in enumerate(items):
+        if it is Ellipsis:
+            for _ in range(len(a.shape) - consumed):
+                out.append(next(dims))
+        elif it is None:
+            out.append(1)
+        elif isinstance(it, slice):
+            out.append(_slice_len(it, next(dims)))
+        elif isinstance(it, (int, ScalarType)) and not isinstance(it, bool):
+            d = next(dims)
+            if isinstance(it, int) and isinstance(d, int) and not -d <= it < d:
+                raise IndexError(f"index {it} is out of bounds for axis with size {d}")
+            adv_shapes.append(())  # an int behaves like a 0-d integer array
+            adv_pos = len(out) if adv_pos is None else adv_pos
+            out.append(_ADV)
+            last_adv = pos if last_adv is None or last_adv == pos - 1 else -1
+        elif isinstance(it, TensorType):
+            next(dims)
+            adv_shapes.append(it.shape)
+            adv_pos = len(out) if adv_pos is None else adv_pos
+            out.append(_ADV)
+            last_adv = pos if last_adv is None or last_adv == pos - 1 else -1
+        else:
+            raise TypeError(f"unsupported index {it!r}")
+    has_array = any(isinstance(i, TensorType) for i in items)
+    rest = [d for d in out if d is not _ADV]
+    if not has_array:
+        return TensorType(a.dtype, tuple(rest))
+    bshape = broadcast_shapes(*adv_shapes)
+    if bshape is None:
+        return TensorType(a.dtype, None)
+    if last_adv == -1:  # advanced indices not adjacent: their dims go first
+        return TensorType(a.dtype, (*bshape, *rest))
+    before = [d for d in out[:adv_pos] if d is not _ADV]
+    return TensorType(a.dtype, (*before, *bshape, *rest[len(before):]))
+
+
+_ADV = object()
+
+
+@defop("getitem", OpKind.INDEX, infer=_getitem_rule, spelling="getitem")
+def getitem(a, index):
+    """``a[index]``: basic (ints, slices, ``None``, ``...``) and integer-array indexing."""
+    return operator.getitem(a, index)
+
+
+def _take_rule(a, indices, axis=None):
+    if not isinstance(a, TensorType):
+        raise TypeError("take needs an array")
+    ishape = indices.shape if isinstance(indices, TensorType) else ()
+    if a.shape is None or ishape is None:
+        return TensorType(a.dtype, None)
+    if axis is None:
+        return TensorType(a.dtype, ishape)
+    ax = axis % len(a.shape)
+    return TensorType(a.dtype, (*a.shape[:ax], *ishape, *a.shape[ax + 1:]))
+
+
+@defop("take", OpKind.INDEX, infer=_take_rule, numpy=np.take, methods="take")
+def take(a, indices, axis=None):
+    """``np.take(a, indices, axis)``."""
+    return np.take(a, indices, axis=axis)
+
+
+def _astype_rule(a, dtype):
+    if isinstance(a, TensorType):
+        return TensorType(np.dtype(dtype), a.shape)
+    raise TypeError("astype needs an array")
+
+
+@defop("astype", OpKind.ELEMENTWISE, infer=_astype_rule, spelling="method:astype")
+def astype(a, dtype):
+    """``a.astype(dtype)`` (always a copy)."""
+    return a.astype(dtype)

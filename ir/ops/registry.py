@@ -1,0 +1,270 @@
+"""The operator registry: every op is defined once, by :func:`defop`.
+
+A definition holds the op's name, its group (:class:`OpKind`), its version, its signature and
+NumPy reference (the decorated function itself), its type rule, the NumPy functions and array
+methods that trace to it, and how the printer spells it.  Other tables (numba lowerings,
+upgraders) are filled elsewhere by ``register_*`` decorators keyed by the op name; a missing
+entry raises :class:`MissingRuleError` naming the op and the table.
+
+The signature convention: the reference is called exactly like the recorded call,
+``impl(*args, **kwargs)``, with runtime values in place of the :class:`~ir.node.Use` placeholders.
+The type rule has the same signature, called with :mod:`ir.types` types in place of the values.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "OpKind",
+    "OpDef",
+    "defop",
+    "get_op",
+    "has_op",
+    "all_ops",
+    "op_for_numpy",
+    "op_for_method",
+    "RuleTable",
+    "MissingRuleError",
+    "normalize_call",
+]
+
+
+class OpKind(enum.Enum):
+    """Named groups of operators (what fusion and printing care about)."""
+
+    GRAPH = "graph"  # input, param, constant, output
+    ELEMENTWISE = "elementwise"
+    REDUCE = "reduce"
+    MOVEMENT = "movement"
+    INDEX = "index"
+    LINALG = "linalg"
+    CREATION = "creation"
+    SHAPE = "shape"
+    NN = "nn"
+
+
+@dataclass(frozen=True, slots=True)
+class OpDef:
+    """One registered operator.
+
+    Attributes
+    ----------
+    name : str
+        Unique op name, also its spelling after ``ops.`` in program text unless ``spelling`` says
+        otherwise.
+    kind : OpKind
+    impl : callable
+        The NumPy reference; its signature is the op's signature.
+    infer : callable or None
+        Type rule with the same signature as ``impl`` taking types instead of values and returning
+        a type, or a tuple of types for multi-output ops.
+    version : int
+        Bumped whenever the op's saved behaviour changes (see ``runtime.upgraders``).
+    numpy : tuple of callables
+        NumPy functions/ufuncs that trace to this op.
+    methods : tuple of str
+        ``ndarray`` methods that trace to this op (same argument order as the NumPy function).
+    spelling : str
+        How the printer writes a call: ``"np.sum"`` / ``"ops.dim"`` (a function), ``"infix:+"``,
+        ``"prefix:-"``, ``"method:astype"``, ``"getitem"`` or ``"graph"``.
+    multi_output : bool
+        The reference returns a sequence; each element is one output.
+    pure : bool
+        No side effects and deterministic (CSE and folding may touch it).
+    """
+
+    name: str
+    kind: OpKind
+    impl: Callable[..., Any]
+    infer: Callable[..., Any] | None = None
+    version: int = 1
+    numpy: tuple[Callable[..., Any], ...] = ()
+    methods: tuple[str, ...] = ()
+    spelling: str = ""
+    multi_output: bool = False
+    pure: bool = True
+    signature: inspect.Signature | None = field(default=None, compare=False)
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.impl) or ""
+
+
+_OPS: dict[str, OpDef] = {}
+_BY_NUMPY: dict[Any, str] = {}
+_BY_METHOD: dict[str, str] = {}
+
+
+class MissingRuleError(KeyError):
+    """An op has no entry in a rule table (numba lowering, upgrader, ...)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def defop(
+    name: str,
+    kind: OpKind,
+    *,
+    infer: Callable[..., Any] | None = None,
+    version: int = 1,
+    numpy: Iterable[Callable[..., Any]] | Callable[..., Any] = (),
+    methods: Iterable[str] | str = (),
+    spelling: str | None = None,
+    multi_output: bool = False,
+    pure: bool = True,
+) -> Callable[[Callable[..., Any]], OpDef]:
+    """Decorator that registers the decorated NumPy reference as op ``name``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ir.ops import get_op
+    >>> get_op("exp").impl(np.zeros(2))
+    array([1., 1.])
+    """
+    numpy_fns = tuple(numpy) if isinstance(numpy, (tuple, list)) else ((numpy,) if numpy else ())
+    method_names = (methods,) if isinstance(methods, str) else tuple(methods)
+
+    def register(fn: Callable[..., Any]) -> OpDef:
+        if name in _OPS:
+            raise ValueError(f"op {name!r} is already registered")
+        spell = spelling
+        if spell is None:
+            spell = f"np.{numpy_fns[0].__name__}" if numpy_fns else f"ops.{name}"
+        op = OpDef(
+            name=name,
+            kind=kind,
+            impl=fn,
+            infer=infer,
+            version=version,
+            numpy=numpy_fns,
+            methods=method_names,
+            spelling=spell,
+            multi_output=multi_output,
+            pure=pure,
+            signature=inspect.signature(fn),
+        )
+        _OPS[name] = op
+        for f in numpy_fns:
+            _BY_NUMPY[f] = name
+        for m in method_names:
+            _BY_METHOD[m] = name
+        return op
+
+    return register
+
+
+def get_op(name: str) -> OpDef:
+    """The registered op ``name``; ``KeyError`` naming close matches otherwise."""
+    try:
+        return _OPS[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_OPS), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown op {name!r}{hint}") from None
+
+
+def has_op(name: str) -> bool:
+    return name in _OPS
+
+
+def all_ops() -> dict[str, OpDef]:
+    """Every registered op by name (a copy)."""
+    return dict(_OPS)
+
+
+def op_for_numpy(fn: Any) -> OpDef | None:
+    """The op that a NumPy function or ufunc traces to, or ``None``."""
+    try:
+        name = _BY_NUMPY.get(fn)
+    except TypeError:  # unhashable callables
+        return None
+    return _OPS[name] if name else None
+
+
+def op_for_method(method: str) -> OpDef | None:
+    """The op that ``ndarray.<method>`` traces to, or ``None``."""
+    name = _BY_METHOD.get(method)
+    return _OPS[name] if name else None
+
+
+_EMPTY = inspect.Parameter.empty
+
+
+def normalize_call(op: OpDef, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, tuple]:
+    """Bind a call to ``op``'s signature in one canonical form.
+
+    Required parameters become positional; parameters with defaults become keywords, left out
+    when they equal the default.  Raises ``TypeError`` (from ``inspect``) when the call does not
+    fit the signature.
+    """
+    assert op.signature is not None
+    bound = op.signature.bind(*args, **kwargs)
+    pos: list[Any] = []
+    kws: list[tuple[str, Any]] = []
+    for pname, param in op.signature.parameters.items():
+        if pname not in bound.arguments:
+            continue
+        value = bound.arguments[pname]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            pos.extend(value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            kws.extend(sorted(value.items()))
+        elif param.default is _EMPTY and param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            pos.append(value)
+        elif not _same(value, param.default):
+            kws.append((pname, value))
+    return tuple(pos), tuple(kws)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+class RuleTable:
+    """A table of per-op rules filled by a decorator, e.g. numba lowerings or upgraders.
+
+    Examples
+    --------
+    >>> LOWER = RuleTable("numba lowering")
+    >>> @LOWER.register("exp")
+    ... def _(node): return "np.exp"
+    >>> LOWER.get("exp")(None)
+    'np.exp'
+    >>> LOWER.get("tanh")
+    Traceback (most recent call last):
+    ...
+    ir.ops.registry.MissingRuleError: op 'tanh' has no entry in the numba lowering table
+    """
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._rules: dict[str, Any] = {}
+
+    def register(self, *names: str) -> Callable[[Any], Any]:
+        def deco(rule: Any) -> Any:
+            for n in names:
+                get_op(n)  # only registered ops get rules
+                if n in self._rules:
+                    raise ValueError(f"op {n!r} already has an entry in the {self.table} table")
+                self._rules[n] = rule
+            return rule
+
+        return deco
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._rules[name]
+        except KeyError:
+            raise MissingRuleError(f"op {name!r} has no entry in the {self.table} table") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._rules

@@ -1,0 +1,198 @@
+"""Building blocks for type rules: broadcasting, axis normalisation, dtypes by example.
+
+A rule receives the op's arguments with every runtime value replaced by its type (a
+:class:`~ir.types.TensorType` or :class:`~ir.types.ScalarType`) and literals left as they are.
+Rules return the output type (or a tuple for multi-output ops) and raise ``TypeError`` or
+``ValueError`` when the arguments cannot go together.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..types import AnyType, Dim, ScalarType, TensorType, Type
+
+__all__ = [
+    "as_tensor_type",
+    "broadcast_shapes",
+    "dim_value",
+    "dtype_by_example",
+    "elementwise_rule",
+    "example_of",
+    "normalize_axis",
+    "scalar_by_example",
+    "shape_arg",
+    "static_int",
+]
+
+# Representative Python values: non-zero, so example evaluation never divides by zero.
+_PY_EXAMPLES: dict[str, Any] = {"int": 3, "float": 1.5, "bool": True, "none": None}
+
+
+def as_tensor_type(t: Any) -> TensorType | None:
+    """``t`` as a tensor type (Python literals and scalar types are 0-d), ``None`` if not a value."""
+    if isinstance(t, TensorType):
+        return t
+    return None
+
+
+def example_of(t: Any) -> Any:
+    """A small concrete stand-in for a value of type ``t`` (only its dtype/kind matters)."""
+    if isinstance(t, TensorType):
+        if t.dtype is None:
+            raise _Unknown
+        return np.ones(1, dtype=t.dtype)
+    if isinstance(t, ScalarType):
+        if isinstance(t.value, (int, float)) and not isinstance(t.value, bool) and t.value:
+            return t.value
+        return _PY_EXAMPLES[t.kind]
+    if isinstance(t, AnyType):
+        raise _Unknown
+    return t
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _examples(template: Any) -> Any:
+    if isinstance(template, tuple):
+        return tuple(_examples(t) for t in template)
+    return example_of(template)
+
+
+def dtype_by_example(impl: Callable[..., Any], *args: Any, **kwargs: Any) -> np.dtype | None:
+    """The dtype ``impl`` produces for arguments of these types (``None`` if one is unknown).
+
+    Runs ``impl`` on one-element stand-ins; correct for dtype because NumPy 2 promotion depends
+    only on dtypes and on whether a scalar is a Python scalar.
+    """
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = impl(*_examples(args), **kwargs)
+    except _Unknown:
+        return None
+    return np.result_type(out)
+
+
+def _known(t: Any) -> bool:
+    if isinstance(t, ScalarType):
+        return isinstance(t.value, (int, float)) and not isinstance(t.value, bool)
+    return isinstance(t, (int, float, bool))
+
+
+def scalar_by_example(impl: Callable[..., Any], *args: Any) -> ScalarType:
+    """The Python scalar kind ``impl`` returns for scalar arguments of these types.
+
+    When every argument's value is known (sizes of known dimensions, literals) the result's value
+    is computed too, so ``x.shape[1] * x.shape[2]`` stays a known size.
+    """
+    if all(_known(a) for a in args):
+        values = [a.value if isinstance(a, ScalarType) else a for a in args]
+        try:
+            out = impl(*values)
+        except (ArithmeticError, ValueError):
+            out = None
+        if isinstance(out, bool):
+            return ScalarType("bool")
+        if isinstance(out, int):
+            return ScalarType("int", out)
+        if isinstance(out, float):
+            return ScalarType("float")
+    out = impl(*_examples(args))
+    if isinstance(out, (bool, np.bool_)):
+        return ScalarType("bool")
+    if isinstance(out, (int, np.integer)):
+        return ScalarType("int")
+    return ScalarType("float")
+
+
+def static_int(v: Any) -> Any:
+    """``v`` as an ``int`` when it is one or a scalar type with a known int value, else ``v``."""
+    if isinstance(v, ScalarType) and isinstance(v.value, int) and not isinstance(v.value, bool):
+        return v.value
+    return v
+
+
+def dim_value(d: Any) -> Dim:
+    """A dimension from a shape argument element: an int literal or a scalar type."""
+    if isinstance(d, bool):
+        raise TypeError("a shape cannot contain bool")
+    if isinstance(d, int):
+        return d
+    if isinstance(d, ScalarType):
+        return d.value if isinstance(d.value, (int, str)) else None
+    raise TypeError(f"expected an int in a shape, got {d!r}")
+
+
+def shape_arg(shape: Any) -> tuple[Dim, ...]:
+    """A shape argument (int, scalar type or tuple of them) as a tuple of dims."""
+    if isinstance(shape, tuple):
+        return tuple(dim_value(d) for d in shape)
+    return (dim_value(shape),)
+
+
+def broadcast_shapes(*shapes: Sequence[Dim] | None) -> tuple[Dim, ...] | None:
+    """NumPy broadcasting over partially known shapes.
+
+    Raises ``ValueError`` when two known sizes disagree.
+
+    >>> broadcast_shapes((8, 1), ("B", 1, 4))
+    ('B', 8, 4)
+    """
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if not dims:
+            out.append(1)
+        elif len(dims) == 1:
+            out.append(dims.pop())
+        else:
+            known = {d for d in dims if isinstance(d, int)}
+            if len(known) > 1:
+                raise ValueError(f"shapes {', '.join(map(str, shapes))} cannot be broadcast together")
+            out.append(None)
+    return tuple(out)
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of bounds for rank {rank}")
+    return axis % rank
+
+
+def _shape_of(t: Any) -> tuple[Dim, ...] | None:
+    if isinstance(t, TensorType):
+        return t.shape
+    return ()
+
+
+def elementwise_rule(impl: Callable[..., Any]) -> Callable[..., Type]:
+    """Type rule for an elementwise op: broadcast the shapes, dtype by example.
+
+    When every argument is a Python scalar the result is a Python scalar too.
+    """
+
+    def rule(*args: Any, **kwargs: Any) -> Type:
+        if not any(isinstance(a, (TensorType, AnyType)) for a in args):
+            return scalar_by_example(lambda *xs: impl(*xs, **kwargs), *args)
+        shape = broadcast_shapes(*(_shape_of(a) for a in args))
+        return TensorType(dtype_by_example(impl, *args, **kwargs), shape)
+
+    return rule
+
+
+def prod(dims: Sequence[Dim]) -> Dim:
+    if all(isinstance(d, int) for d in dims):
+        return math.prod(dims)  # type: ignore[arg-type]
+    return None

@@ -1,0 +1,37 @@
+"""Graph -> Graph passes.  Each is pure (it copies), has a name, and is listed in :data:`PASSES`.
+
+>>> sorted(PASSES)
+['cse', 'dce', 'fold', 'infer_types']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..graph import Graph
+from ..verify import verify
+from .cse import cse
+from .dce import dce
+from .fold import fold
+from .infer import infer_types
+
+__all__ = ["PASSES", "DEFAULT_PIPELINE", "cse", "dce", "fold", "infer_types", "run_passes"]
+
+PASSES: dict[str, Callable[[Graph], Graph]] = {
+    "dce": dce,
+    "cse": cse,
+    "fold": fold,
+    "infer_types": infer_types,
+}
+
+#: What ``tracer.trace`` runs after recording.
+DEFAULT_PIPELINE = ("fold", "cse", "dce")
+
+
+def run_passes(graph: Graph, names: tuple[str, ...] = DEFAULT_PIPELINE, check: bool = False) -> Graph:
+    """Run the named passes in order; with ``check`` verify the graph after each one."""
+    for name in names:
+        graph = PASSES[name](graph)
+        if check:
+            verify(graph)
+    return graph

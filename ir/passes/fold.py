@@ -1,0 +1,65 @@
+"""Constant folding: evaluate pure ops whose inputs are all constants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..graph import Graph
+from ..node import Node, map_template
+from ..ops import OpKind, get_op
+from ..types import type_of
+
+__all__ = ["fold", "MAX_FOLDED_ELEMENTS"]
+
+#: Larger results stay computed at run time instead of growing the program's constant table.
+MAX_FOLDED_ELEMENTS = 4096
+
+
+def _constant_value(g: Graph, nid: int) -> Any:
+    node = g.node(nid)
+    name = node.kwarg("name")
+    return g.tensors[name] if name is not None else node.kwarg("value")
+
+
+def _foldable(g: Graph, nid: int, node: Node) -> bool:
+    op = get_op(node.op)
+    if not op.pure or op.kind is OpKind.GRAPH or op.multi_output:
+        return False
+    inputs = g.inputs(nid)
+    return bool(inputs) and all(g.node(src).op == "constant" for src, _ in inputs)
+
+
+def fold(graph: Graph) -> Graph:
+    """Replace each pure single-output op over constants by a constant holding its result.
+
+    Uses the op's NumPy reference, so folded values are exactly what running would give.
+    """
+    g = graph.copy()
+    for nid in g.order():
+        node = g.node(nid)
+        if not _foldable(g, nid, node):
+            continue
+        inputs = g.inputs(nid)
+        fetch = [_constant_value(g, src) for src, _ in inputs].__getitem__
+        args = map_template(node.args, lambda use: fetch(use.index))  # noqa: B023
+        kwargs = dict(map_template(node.kwargs, lambda use: fetch(use.index)))  # noqa: B023
+        result = get_op(node.op).impl(*args, **kwargs)
+        if isinstance(result, (np.ndarray, np.generic)):
+            if np.size(result) > MAX_FOLDED_ELEMENTS:
+                continue
+            name = f"c{len(g.tensors)}"
+            while name in g.tensors:
+                name += "_"
+            g.tensors[name] = np.asarray(result) if isinstance(result, np.ndarray) else result
+            kwargs = (("name", name),)
+        elif isinstance(result, (bool, int, float)):
+            kwargs = (("value", result),)
+        else:
+            continue
+        payload = Node("constant", kwargs=kwargs, types=(type_of(result),), scope=node.scope, loc=node.loc)
+        new = g.add(payload)
+        g.replace_uses((nid, 0), (new, 0))
+        g.remove(nid)
+    return g

@@ -1,0 +1,158 @@
+"""Value types of the IR: tensors with a dtype and a (partially known) shape, and Python scalars.
+
+A dimension is an ``int`` (known), a ``str`` (a symbolic size such as ``"B"``) or ``None`` (unknown).
+Types print the way they read in the program text::
+
+    >>> str(TensorType.of("float32", (8, 64)))
+    'f32[8, 64]'
+    >>> str(TensorType.of("float32", ("B", None)))
+    'f32[B, ?]'
+    >>> str(TensorType(np.dtype("int64"), None))
+    'i64[*]'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+__all__ = [
+    "Dim",
+    "Type",
+    "TensorType",
+    "ScalarType",
+    "AnyType",
+    "SHORT_NAMES",
+    "short_name",
+    "parse_dtype",
+    "type_of",
+    "join",
+]
+
+Dim = Union[int, str, None]
+
+#: dtype name -> short name used when printing types.
+SHORT_NAMES: dict[str, str] = {
+    "float16": "f16",
+    "float32": "f32",
+    "float64": "f64",
+    "int8": "i8",
+    "int16": "i16",
+    "int32": "i32",
+    "int64": "i64",
+    "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
+    "bool": "bool",
+}
+_FROM_SHORT = {v: k for k, v in SHORT_NAMES.items()}
+
+
+def short_name(dtype: np.dtype | None) -> str:
+    """Short printed name of a dtype (``f32``), ``?`` when unknown."""
+    if dtype is None:
+        return "?"
+    return SHORT_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def parse_dtype(name: str) -> np.dtype:
+    """The dtype named by a short or long name; only the dtypes in :data:`SHORT_NAMES`.
+
+    Raises ``ValueError`` for anything else (object, structured and string dtypes are never
+    accepted, which matters when the name comes from an archive).
+    """
+    long = _FROM_SHORT.get(name, name)
+    if long not in SHORT_NAMES:
+        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(SHORT_NAMES)}")
+    return np.dtype(long)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """An array type. ``shape is None`` means the rank is unknown."""
+
+    dtype: np.dtype | None
+    shape: tuple[Dim, ...] | None
+
+    @classmethod
+    def of(cls, dtype: Any, shape: tuple[Dim, ...] | None) -> TensorType:
+        return cls(None if dtype is None else np.dtype(dtype), None if shape is None else tuple(shape))
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    @property
+    def is_concrete(self) -> bool:
+        """Dtype and every dimension known as integers."""
+        return (
+            self.dtype is not None
+            and self.shape is not None
+            and all(isinstance(d, int) for d in self.shape)
+        )
+
+    def __str__(self) -> str:
+        if self.shape is None:
+            dims = "*"
+        else:
+            dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{short_name(self.dtype)}[{dims}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarType:
+    """A Python scalar: ``kind`` is ``"int"``, ``"float"``, ``"bool"`` or ``"none"``.
+
+    ``value`` is the value when it is known statically (a dimension read from a shape, an
+    ``int`` or a symbolic name such as ``"B"``), else ``None``.
+    """
+
+    kind: str
+    value: int | float | str | None = None
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class AnyType:
+    """Nothing is known (printed ``?``)."""
+
+    def __str__(self) -> str:
+        return "?"
+
+
+Type = Union[TensorType, ScalarType, AnyType]
+
+_SCALAR_KINDS = {bool: "bool", int: "int", float: "float", type(None): "none"}
+
+
+def type_of(value: Any) -> Type:
+    """The concrete type of a runtime value (NumPy scalars count as 0-d tensors)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return TensorType(value.dtype, tuple(int(d) for d in np.shape(value)))
+    kind = _SCALAR_KINDS.get(type(value))
+    if kind is not None:
+        return ScalarType(kind)
+    return AnyType()
+
+
+def _join_dim(a: Dim, b: Dim) -> Dim:
+    return a if a == b else None
+
+
+def join(a: Type, b: Type) -> Type:
+    """The most specific type that both ``a`` and ``b`` are instances of (never a wrong one)."""
+    if a == b:
+        return a
+    if isinstance(a, ScalarType) and isinstance(b, ScalarType) and a.kind == b.kind:
+        return ScalarType(a.kind)
+    if isinstance(a, TensorType) and isinstance(b, TensorType):
+        dtype = a.dtype if a.dtype == b.dtype else None
+        if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
+            return TensorType(dtype, None)
+        return TensorType(dtype, tuple(_join_dim(x, y) for x, y in zip(a.shape, b.shape)))
+    return AnyType()

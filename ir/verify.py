@@ -1,0 +1,92 @@
+"""``verify(graph)``: check every IR invariant, naming the broken node and its neighbours."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .errors import VerificationError
+from .graph import Graph
+from .node import Node, iter_uses
+from .ops import OpKind, get_op, has_op
+from .types import AnyType, ScalarType, TensorType
+
+__all__ = ["verify"]
+
+
+def _window(g: Graph, nid: int, radius: int = 2) -> str:
+    """The node with ``radius`` producers and consumers around it, in program order."""
+    near = {nid}
+    frontier = {nid}
+    for _ in range(radius):
+        frontier = {m for n in frontier for m in (*g.nx.predecessors(n), *g.nx.successors(n))} - near
+        near |= frontier
+    lines = []
+    for n in g.order() if nx.is_directed_acyclic_graph(g.nx) else sorted(g.nx.nodes):
+        if n in near:
+            node = g.node(n)
+            mark = ">>" if n == nid else "  "
+            loc = f"  # {node.loc}" if node.loc else ""
+            lines.append(f"{mark} %{n} = {node.op}(inputs={g.inputs(n)}) -> {', '.join(map(str, node.types))}{loc}")
+    return "\n".join(lines)
+
+
+def _fail(g: Graph, nid: int, message: str) -> None:
+    raise VerificationError(f"graph {g.name!r}, node %{nid}: {message}\n{_window(g, nid)}")
+
+
+def verify(graph: Graph) -> Graph:
+    """Check the invariants of ``graph``; returns it unchanged, raises ``VerificationError``.
+
+    Checked: the graph is a DAG; every node has a payload of a registered op; the ``Use``
+    placeholders of a node are exactly ``0..n-1`` and each is filled by exactly one edge; every
+    edge reads an existing output of its producer; types are types; there is one ``output`` node,
+    inputs are numbered ``0..k-1``; constants refer to existing tensors.
+    """
+    g = graph.nx
+    if not nx.is_directed_acyclic_graph(g):
+        cycle = nx.find_cycle(g)
+        _fail(graph, cycle[0][0], f"the graph has a cycle through nodes {[e[0] for e in cycle]}")
+    outputs = []
+    input_indices = []
+    for nid in g.nodes:
+        node = g.nodes[nid].get("node")
+        if not isinstance(node, Node):
+            raise VerificationError(f"graph {graph.name!r}, node %{nid}: no Node payload")
+        if not has_op(node.op):
+            _fail(graph, nid, f"unknown op {node.op!r}")
+        op = get_op(node.op)
+        uses = [u.index for u in iter_uses((node.args, node.kwargs))]
+        edges = sorted(d["arg"] for _, _, d in g.in_edges(nid, data=True))
+        if sorted(set(uses)) != list(range(len(edges))) or edges != list(range(len(edges))):
+            _fail(graph, nid, f"placeholders {sorted(set(uses))} do not match input edges {edges}")
+        for u, _, d in g.in_edges(nid, data=True):
+            producer = g.nodes[u]["node"]
+            if not 0 <= d["out"] < max(1, producer.num_outputs):
+                _fail(graph, nid, f"reads output {d['out']} of %{u} ({producer.op}), which has {producer.num_outputs}")
+            if producer.op == "output":
+                _fail(graph, nid, "reads the output node")
+        for t in node.types:
+            if not isinstance(t, (TensorType, ScalarType, AnyType)):
+                _fail(graph, nid, f"output type {t!r} is not an ir.types type")
+        if op.multi_output is False and node.op != "output" and len(node.types) > 1:
+            _fail(graph, nid, f"{node.op} has one output but {len(node.types)} types")
+        if node.op == "output":
+            outputs.append(nid)
+        elif node.op == "input":
+            input_indices.append(node.kwarg("index"))
+        elif node.op == "constant":
+            name = node.kwarg("name")
+            if name is not None and name not in graph.tensors:
+                _fail(graph, nid, f"constant refers to missing tensor {name!r}")
+        elif node.op == "param":
+            if not isinstance(node.kwarg("name"), str):
+                _fail(graph, nid, "param without a name")
+        elif op.kind is OpKind.GRAPH:
+            _fail(graph, nid, f"unexpected graph op {node.op}")
+    if len(outputs) != 1:
+        raise VerificationError(f"graph {graph.name!r} has {len(outputs)} output nodes, expected 1")
+    if g.out_degree(outputs[0]):
+        _fail(graph, outputs[0], "the output node has consumers")
+    if sorted(input_indices) != list(range(len(input_indices))):
+        raise VerificationError(f"graph {graph.name!r}: input indices {sorted(input_indices)} are not 0..n-1")
+    return graph

@@ -1,0 +1,1 @@
+"""Running programs: the reference interpreter and ScriptModule."""

@@ -1,0 +1,245 @@
+"""``ScriptModule`` and ``ScriptFunction``: what tracing returns and what loading returns.
+
+A ScriptModule is a tree that mirrors the original module hierarchy: each level holds its
+parameters, buffers, constant attributes and children; the root holds the methods (graphs).
+Graphs refer to state by qualified name (``fc.weight``), resolved on every call, so assigning
+``sm.fc.weight = new`` takes effect at the next call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ir import Graph, TracerWarning, print_code
+
+from .interpreter import Program
+
+__all__ = ["ScriptModule", "ScriptFunction", "BACKENDS", "default_backend"]
+
+BACKENDS = ("interpreter", "numba")
+_warned_numba = threading.Event()
+
+
+def default_backend() -> str:
+    """The backend named by ``TRACER_BACKEND`` (``interpreter`` or ``numba``).
+
+    The numba backend is not part of this release yet: asking for it warns once and runs the
+    interpreter.
+    """
+    name = os.environ.get("TRACER_BACKEND", "").strip().lower() or "interpreter"
+    if name not in BACKENDS:
+        raise ValueError(f"TRACER_BACKEND={name!r} is not a backend; use one of {', '.join(BACKENDS)}")
+    if name == "numba":
+        if not _warned_numba.is_set():
+            _warned_numba.set()
+            warnings.warn("the numba backend is not available in this release; using the interpreter",
+                          TracerWarning, stacklevel=3)
+        name = "interpreter"
+    return name
+
+
+class ScriptModule:
+    """A captured program with its state; calling it runs ``forward``.
+
+    Attributes are the original module's: parameters (``sm.fc.weight``), buffers, constant
+    attributes and submodules.  Use :func:`tracer.trace` or :func:`tracer.script` to make one.
+    """
+
+    def __init__(
+        self,
+        *,
+        type_name: str,
+        parameters: dict[str, np.ndarray] | None = None,
+        buffers: dict[str, np.ndarray] | None = None,
+        constants: dict[str, Any] | None = None,
+        children: dict[str, ScriptModule] | None = None,
+        methods: dict[str, Graph] | None = None,
+        training: bool = False,
+        example_inputs: dict[str, tuple] | None = None,
+    ) -> None:
+        d = self.__dict__
+        d["_type_name"] = type_name
+        d["_parameters"] = OrderedDict(parameters or {})
+        d["_buffers"] = OrderedDict(buffers or {})
+        d["_constants"] = OrderedDict(constants or {})
+        d["_modules"] = OrderedDict(children or {})
+        d["_methods"] = OrderedDict(methods or {})
+        d["_programs"] = {}
+        d["_lock"] = threading.Lock()
+        d["training"] = training
+        d["_example_inputs"] = dict(example_inputs or {})
+        d["backend"] = default_backend()
+
+    # -- attributes -------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules", "_constants"):
+            if name in d.get(table, ()):
+                return d[table][name]
+        if name in d.get("_methods", ()):
+            return _BoundMethod(self, name)
+        raise AttributeError(f"{d.get('_type_name', 'ScriptModule')!r} (ScriptModule) has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers"):
+            if name in d[table]:
+                old = d[table][name]
+                if not isinstance(value, np.ndarray) or value.shape != old.shape or value.dtype != old.dtype:
+                    raise TypeError(
+                        f"{name} must stay an np.ndarray of shape {old.shape} and dtype {old.dtype}; "
+                        "the program was captured for that"
+                    )
+                d[table][name] = value
+                return
+        if name in d["_modules"] or name in d["_constants"] or name in d["_methods"]:
+            raise AttributeError(f"cannot reassign {name!r} of a ScriptModule; it is part of the program")
+        object.__setattr__(self, name, value)
+
+    def __dir__(self) -> list[str]:
+        d = self.__dict__
+        return sorted({*super().__dir__(), *d["_parameters"], *d["_buffers"], *d["_modules"],
+                       *d["_constants"], *d["_methods"]})
+
+    # -- running ----------------------------------------------------------------------------------
+    def _program(self, method: str) -> Program:
+        programs = self.__dict__["_programs"]
+        prog = programs.get(method)
+        if prog is None:
+            with self.__dict__["_lock"]:
+                prog = programs.get(method)
+                if prog is None:
+                    prog = programs[method] = Program(self._methods[method])
+        return prog
+
+    def run_method(self, method: str, *args: Any) -> Any:
+        """Run the method ``method`` with positional arguments."""
+        if method not in self._methods:
+            raise AttributeError(f"{self._type_name} has no method {method!r}; it has {list(self._methods)}")
+        return self._program(method).run(args, self._flat_state())
+
+    def forward(self, *args: Any) -> Any:
+        return self.run_method("forward", *args)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.run_method("forward", *args)
+
+    def _flat_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for prefix, mod in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            for table in ("_parameters", "_buffers"):
+                for name, value in mod.__dict__[table].items():
+                    state[dot + name] = value
+        return state
+
+    # -- program ----------------------------------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        """The ``forward`` graph (an :class:`ir.Graph`)."""
+        return self._methods["forward"]
+
+    @property
+    def graphs(self) -> dict[str, Graph]:
+        """Every method's graph by name."""
+        return dict(self._methods)
+
+    @property
+    def code(self) -> str:
+        """The program as Python-syntax text: every method, ``forward`` first."""
+        return "\n".join(print_code(g) for g in self._methods.values())
+
+    @property
+    def original_name(self) -> str:
+        return self._type_name
+
+    # -- state ------------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, ScriptModule]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[ScriptModule]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, ScriptModule]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[ScriptModule]:
+        yield from self._modules.values()
+
+    def _named(self, table: str) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, mod in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            for name, value in mod.__dict__[table].items():
+                yield dot + name, value
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(qualified name, array)`` for every parameter."""
+        yield from self._named("_parameters")
+
+    def parameters(self) -> Iterator[np.ndarray]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        yield from self._named("_buffers")
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Parameters and buffers by qualified name (the arrays themselves)."""
+        return OrderedDict([*self.named_parameters(), *self.named_buffers()])
+
+    def train(self, mode: bool = True) -> ScriptModule:
+        """Set the ``training`` flag (a traced program keeps the branch it was traced with)."""
+        for m in self.modules():
+            m.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self) -> ScriptModule:
+        return self.train(False)
+
+    @property
+    def example_inputs(self) -> dict[str, tuple]:
+        """The stored example inputs by method (what ``_restore_shapes`` retraces with)."""
+        return dict(self._example_inputs)
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        head = f"ScriptModule(original_name={self._type_name}"
+        return head + (")" if not lines else "\n  " + "\n  ".join(lines) + "\n)")
+
+
+class _BoundMethod:
+    def __init__(self, module: ScriptModule, name: str) -> None:
+        self._module = module
+        self.__name__ = name
+
+    def __call__(self, *args: Any) -> Any:
+        return self._module.run_method(self.__name__, *args)
+
+    @property
+    def graph(self) -> Graph:
+        return self._module._methods[self.__name__]
+
+    @property
+    def code(self) -> str:
+        return print_code(self.graph)
+
+
+class ScriptFunction(ScriptModule):
+    """A captured plain function (no state); calling it runs the program."""
+
+    def __repr__(self) -> str:
+        return f"ScriptFunction(original_name={self._type_name})"

@@ -1,0 +1,242 @@
+"""``Proxy``: the stand-in for an array (or a size) while ``forward`` is traced.
+
+A proxy carries the real value it stands for, so tracing runs the model for real and records
+each NumPy operation on the way (operators, ufuncs through ``__array_ufunc__``, NumPy functions
+through ``__array_function__``, array methods, indexing, shape reads).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ir import TracingError
+from ir.ops import get_op, op_for_method, op_for_numpy
+
+__all__ = ["Proxy"]
+
+
+def _binary(name: str, reflected: bool = False):
+    def method(self: Proxy, other: Any) -> Any:
+        args = (other, self) if reflected else (self, other)
+        return self._tracer.record_call(get_op(name), args, {})
+
+    method.__name__ = f"__{'r' if reflected else ''}{name.rstrip('_')}__"
+    return method
+
+
+def _unary(name: str):
+    def method(self: Proxy) -> Any:
+        return self._tracer.record_call(get_op(name), (self,), {})
+
+    method.__name__ = f"__{name}__"
+    return method
+
+
+class Proxy:
+    """A traced value.  Behaves like the ``np.ndarray`` (or Python ``int``) it stands for."""
+
+    __slots__ = ("_tracer", "_ref", "_value", "_shape")
+    __array_priority__ = 1000.0
+
+    def __init__(self, tracer: Any, ref: tuple[int, int], value: Any) -> None:
+        self._tracer = tracer
+        self._ref = ref
+        self._value = value
+        self._shape: tuple | None = None
+
+    # -- NumPy protocols --------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        if method != "__call__":
+            raise self._tracer.error(f"{name} is not supported in traced code; use the matching "
+                                     "function (np.sum, np.max, ...) instead")
+        if kwargs:
+            raise self._tracer.error(f"{name}(..., {', '.join(kwargs)}=...) is not supported in traced code; "
+                                     "drop the keyword arguments")
+        op = op_for_numpy(ufunc)
+        if op is None:
+            raise self._tracer.unsupported(ufunc)
+        return self._tracer.record_call(op, inputs, {})
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        special = _SPECIAL_FUNCTIONS.get(func)
+        if special is not None:
+            return special(*args, **kwargs)
+        op = op_for_numpy(func)
+        if op is None:
+            raise self._tracer.unsupported(func)
+        return self._tracer.record_call(op, args, kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise self._tracer.error(
+            "a traced value was converted to a concrete np.ndarray (np.asarray/np.array or a NumPy "
+            "function that does not dispatch), which would bake it into the program; keep it as an "
+            "array expression (x.astype(...), x.copy())"
+        )
+
+    # -- static facts ------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        if not isinstance(self._value, (np.ndarray, np.generic)):
+            raise AttributeError(f"a traced {type(self._value).__name__} has no dtype")
+        return self._value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self._value)
+
+    @property
+    def shape(self) -> tuple:
+        """Sizes as traced ints: ``x.reshape(x.shape[0], -1)`` follows the input's batch size."""
+        if self._shape is None:
+            dim = get_op("dim")
+            self._shape = tuple(self._tracer.record_call(dim, (self, i), {}) for i in range(self.ndim))
+        return self._shape
+
+    @property
+    def size(self) -> Any:
+        return self._tracer.record_call(get_op("size"), (self,), {})
+
+    @property
+    def T(self) -> Any:
+        return self._tracer.record_call(get_op("transpose"), (self,), {})
+
+    # -- methods with their own argument conventions -----------------------------------------------
+    def reshape(self, *shape: Any, order: str = "C") -> Any:
+        if order != "C":
+            raise self._tracer.error("reshape(order=...) other than 'C' is not supported in traced code")
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return self._tracer.record_call(get_op("reshape"), (self, tuple(shape)), {})
+
+    def transpose(self, *axes: Any) -> Any:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return self._tracer.record_call(get_op("transpose"), (self, tuple(axes) if axes else None), {})
+
+    def astype(self, dtype: Any, copy: bool = True) -> Any:
+        return self._tracer.record_call(get_op("astype"), (self, dtype), {})
+
+    def copy(self) -> Proxy:
+        return self  # traced programs never write into arrays, so a copy is the same value
+
+    def item(self, *args: Any) -> Any:
+        return self._tracer.bake(self, "item()", self._value.item(*args) if args else _item(self._value))
+
+    def tolist(self) -> Any:
+        return self._tracer.bake(self, "tolist()", np.asarray(self._value).tolist())
+
+    def __getattr__(self, name: str) -> Any:
+        op = op_for_method(name)
+        if op is None or name.startswith("__"):
+            raise AttributeError(
+                f"traced arrays have no method {name!r} in this tracer; supported methods map to "
+                "registered ops (see ir.ops.all_ops())"
+            )
+        tracer = self._tracer
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return tracer.record_call(op, (self, *args), kwargs)
+
+        return method
+
+    # -- indexing ----------------------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Any:
+        return self._tracer.record_call(get_op("getitem"), (self, _index_arg(index)), {})
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise self._tracer.error(
+            "assigning into a traced array (x[...] = v) is not supported; build the result with "
+            "np.where, np.concatenate or arithmetic instead"
+        )
+
+    def __iter__(self):
+        n = self._tracer.bake(self, "iteration", len(self._value)) if np.ndim(self._value) else None
+        if n is None:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(n))
+
+    def __len__(self) -> int:
+        return self._tracer.bake(self, "len()", len(self._value))
+
+    # -- conversions to Python scalars bake the value in -------------------------------------------
+    def __bool__(self) -> bool:
+        return self._tracer.bake(self, "bool()", bool(self._value))
+
+    def __int__(self) -> int:
+        return self._tracer.bake(self, "int()", int(self._value))
+
+    def __float__(self) -> float:
+        return self._tracer.bake(self, "float()", float(self._value))
+
+    def __index__(self) -> int:
+        return self._tracer.bake(self, "an index", int(np.asarray(self._value).__index__()))
+
+    def __complex__(self) -> complex:
+        return self._tracer.bake(self, "complex()", complex(self._value))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        from ir import type_of
+
+        return f"Proxy({type_of(self._value)})"
+
+    __add__, __radd__ = _binary("add"), _binary("add", True)
+    __sub__, __rsub__ = _binary("sub"), _binary("sub", True)
+    __mul__, __rmul__ = _binary("mul"), _binary("mul", True)
+    __truediv__, __rtruediv__ = _binary("truediv"), _binary("truediv", True)
+    __floordiv__, __rfloordiv__ = _binary("floordiv"), _binary("floordiv", True)
+    __mod__, __rmod__ = _binary("mod"), _binary("mod", True)
+    __pow__, __rpow__ = _binary("pow"), _binary("pow", True)
+    __matmul__, __rmatmul__ = _binary("matmul"), _binary("matmul", True)
+    __and__, __rand__ = _binary("and_"), _binary("and_", True)
+    __or__, __ror__ = _binary("or_"), _binary("or_", True)
+    __xor__, __rxor__ = _binary("xor"), _binary("xor", True)
+    __eq__, __ne__ = _binary("eq"), _binary("ne")  # type: ignore[assignment]
+    __lt__, __le__ = _binary("lt"), _binary("le")
+    __gt__, __ge__ = _binary("gt"), _binary("ge")
+    __neg__, __pos__ = _unary("neg"), _unary("pos")
+    __invert__, __abs__ = _unary("invert"), _unary("abs")
+    # in-place operators rebind the name to a new value (traced programs never mutate arrays)
+    __iadd__, __isub__, __imul__ = __add__, __sub__, __mul__
+    __itruediv__, __ifloordiv__, __imod__, __ipow__ = __truediv__, __floordiv__, __mod__, __pow__
+    __imatmul__, __iand__, __ior__, __ixor__ = __matmul__, __and__, __or__, __xor__
+
+
+def _item(value: Any) -> Any:
+    return value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+def _index_arg(index: Any) -> Any:
+    """An index as a template-friendly value: lists become integer arrays, like NumPy reads them."""
+    if isinstance(index, list):
+        if any(isinstance(i, Proxy) for i in index):
+            raise TracingError("an index list containing traced values is not supported; use np.stack")
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_index_arg(i) for i in index)
+    return index
+
+
+def _shape(a: Any) -> tuple:
+    return a.shape if isinstance(a, Proxy) else np.shape(a)
+
+
+def _ndim(a: Any) -> int:
+    return a.ndim if isinstance(a, Proxy) else np.ndim(a)
+
+
+def _size(a: Any, axis: int | None = None) -> Any:
+    if axis is not None:
+        return _shape(a)[axis]
+    return a.size if isinstance(a, Proxy) else np.size(a)
+
+
+def _copy(a: Any, *args: Any, **kwargs: Any) -> Any:
+    return a.copy() if isinstance(a, Proxy) else np.copy(a, *args, **kwargs)
+
+
+_SPECIAL_FUNCTIONS = {np.shape: _shape, np.ndim: _ndim, np.size: _size, np.copy: _copy}
