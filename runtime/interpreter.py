@@ -92,6 +92,9 @@ class Program:
             values.append(default)
         return values
 
+    def prepare(self, input_types: Sequence[Any]) -> None:
+        """Nothing to build ahead of time: the interpreter runs any types."""
+
     def run(self, args: Sequence[Any], state: Mapping[str, Any]) -> Any:
         """Run with positional ``args`` and parameter values ``state`` (qualified name -> array)."""
         env: list[Any] = [None] * self.n_slots

@@ -8,42 +8,18 @@ Graphs refer to state by qualified name (``fc.weight``), resolved on every call,
 
 from __future__ import annotations
 
-import os
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from ir import Graph, TracerWarning, print_code
+from ir import Graph, print_code
 
-from .interpreter import Program
+from .backends import Executor, backend_names, default_backend, make_executor
 
-__all__ = ["ScriptModule", "ScriptFunction", "BACKENDS", "default_backend"]
-
-BACKENDS = ("interpreter", "numba")
-_warned_numba = threading.Event()
-
-
-def default_backend() -> str:
-    """The backend named by ``TRACER_BACKEND`` (``interpreter`` or ``numba``).
-
-    The numba backend is not part of this release yet: asking for it warns once and runs the
-    interpreter.
-    """
-    name = os.environ.get("TRACER_BACKEND", "").strip().lower() or "interpreter"
-    if name not in BACKENDS:
-        raise ValueError(f"TRACER_BACKEND={name!r} is not a backend; use one of {', '.join(BACKENDS)}")
-    if name == "numba":
-        if not _warned_numba.is_set():
-            _warned_numba.set()
-            warnings.warn("the numba backend is not available in this release; using the interpreter",
-                          TracerWarning, stacklevel=3)
-        name = "interpreter"
-    return name
-
+__all__ = ["ScriptModule", "ScriptFunction"]
 
 class ScriptModule:
     """A captured program with its state; calling it runs ``forward``.
@@ -109,15 +85,24 @@ class ScriptModule:
                        *d["_constants"], *d["_methods"]})
 
     # -- running ----------------------------------------------------------------------------------
-    def _program(self, method: str) -> Program:
+    def _program(self, method: str) -> Executor:
         programs = self.__dict__["_programs"]
         prog = programs.get(method)
         if prog is None:
             with self.__dict__["_lock"]:
                 prog = programs.get(method)
                 if prog is None:
-                    prog = programs[method] = Program(self._methods[method])
+                    prog = programs[method] = make_executor(self.backend, self._methods[method])
         return prog
+
+    def set_backend(self, name: str) -> ScriptModule:
+        """Run this module (and its submodules) on backend ``name`` from now on; returns ``self``."""
+        if name not in backend_names():
+            raise ValueError(f"unknown backend {name!r}; available here: {', '.join(backend_names())}")
+        for m in self.modules():
+            m.__dict__["backend"] = name
+            m.__dict__["_programs"] = {}
+        return self
 
     def run_method(self, method: str, *args: Any) -> Any:
         """Run the method ``method`` with positional arguments."""

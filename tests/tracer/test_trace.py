@@ -259,7 +259,10 @@ def test_backend_attribute_and_environment(monkeypatch):
     with pytest.raises(ValueError, match="TRACER_BACKEND"):
         tracer.trace(Outer(), (X,))
     monkeypatch.setenv("TRACER_BACKEND", "interpreter")
-    assert tracer.trace(Outer(), (X,)).backend == "interpreter"
+    sm = tracer.trace(Outer(), (X,))
+    assert sm.backend == "interpreter"
+    with pytest.raises(ValueError, match="unknown backend"):
+        sm.set_backend("cuda-magic")
 
 
 def test_train_eval_flags_and_stored_inputs():
