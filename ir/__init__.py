@@ -4,6 +4,7 @@
 """
 
 from . import ops
+from .builder import Builder, Value
 from .errors import (
     DeviceError,
     ScriptError,
@@ -14,17 +15,17 @@ from .errors import (
     TracingError,
     VerificationError,
 )
-from .graph import Graph, ValueRef
+from .graph import Graph, ValueRef, structurally_equal
 from .node import Node, Slice, SourceLoc, Use, iter_uses, map_template
 from .passes import PASSES, run_passes
 from .printer import Namespace, format_graph, print_code
-from .types import AnyType, Dim, ScalarType, TensorType, Type, join, parse_dtype, short_name, type_of
+from .types import AnyType, Dim, ScalarType, TensorType, TupleType, Type, join, parse_dtype, short_name, type_of
 from .verify import verify
 
 __all__ = [
-    "AnyType", "DeviceError", "Dim", "Graph", "Namespace", "Node", "PASSES", "ScalarType",
+    "AnyType", "Builder", "Value", "TupleType", "DeviceError", "Dim", "Graph", "Namespace", "Node", "PASSES", "ScalarType",
     "ScriptError", "SerializationError", "Slice", "SourceLoc", "TensorType", "TracerError",
     "TracerWarning", "TracingCheckError", "TracingError", "Type", "Use", "ValueRef",
     "VerificationError", "format_graph", "iter_uses", "join", "map_template", "ops",
-    "parse_dtype", "print_code", "run_passes", "short_name", "type_of", "verify",
+    "parse_dtype", "print_code", "run_passes", "short_name", "structurally_equal", "type_of", "verify",
 ]

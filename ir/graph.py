@@ -20,7 +20,7 @@ import numpy as np
 
 from .node import Node, iter_uses
 
-__all__ = ["Graph", "ValueRef"]
+__all__ = ["Graph", "ValueRef", "structurally_equal"]
 
 #: A value in the graph: (producer node id, output index).
 ValueRef = tuple[int, int]
@@ -157,3 +157,46 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<ir.Graph {self.name!r}: {len(self)} nodes>"
+
+
+def _canonical(g: Graph) -> tuple[list[int], dict[ValueRef, Any]]:
+    """Operations in order, and a key for every value: leaves (inputs, parameters, constants)
+    are keyed by what they are, other values by the position of the operation making them."""
+    keys: dict[ValueRef, Any] = {}
+    ops: list[int] = []
+    for nid, node in g.nodes():
+        if node.op == "input":
+            keys[(nid, 0)] = ("input", node.kwarg("index"))
+        elif node.op == "param":
+            keys[(nid, 0)] = ("param", node.kwarg("name"))
+        elif node.op == "constant":
+            name = node.kwarg("name")
+            if name is None:
+                keys[(nid, 0)] = ("value", type(node.kwarg("value")).__name__, repr(node.kwarg("value")))
+            else:
+                t = g.tensors[name]
+                keys[(nid, 0)] = ("tensor", t.dtype.str, t.shape, t.tobytes())
+        else:
+            for out in range(max(1, node.num_outputs)):
+                keys[(nid, out)] = ("op", len(ops), out)
+            ops.append(nid)
+    return ops, keys
+
+
+def structurally_equal(a: Graph, b: Graph) -> bool:
+    """Whether ``a`` and ``b`` are the same program: the same operations (op, arguments, types,
+    blocks) in the same order reading the same values; inputs, parameters and constants are
+    matched by index, name and value.  Node ids, names, scopes and source lines may differ."""
+    ops_a, keys_a = _canonical(a)
+    ops_b, keys_b = _canonical(b)
+    if len(ops_a) != len(ops_b):
+        return False
+    for na, nb in zip(ops_a, ops_b):
+        x, y = a.node(na), b.node(nb)
+        if x != y or len(x.blocks) != len(y.blocks):
+            return False
+        if [keys_a[r] for r in a.inputs(na)] != [keys_b[r] for r in b.inputs(nb)]:
+            return False
+        if not all(structurally_equal(ba, bb) for ba, bb in zip(x.blocks, y.blocks)):
+            return False
+    return True

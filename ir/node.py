@@ -67,16 +67,23 @@ class Node:
         One type per output (most ops have one output).
     scope : str
         Qualified path of the module that issued the operation (``""`` for the root).
+        Like ``loc`` it is provenance, not semantics: it does not take part in comparisons.
     loc : SourceLoc or None
         The user's file and line.
+    blocks : tuple of Graph
+        Sub-graphs of control-flow ops (``if``: then, else; ``loop``: body).
+    hints : tuple of str
+        Preferred printed names of the outputs (the user's variable names); cosmetic only.
     """
 
     op: str
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
     types: tuple[Type, ...] = ()
-    scope: str = ""
+    scope: str = field(default="", compare=False)
     loc: SourceLoc | None = field(default=None, compare=False)
+    blocks: tuple = field(default=(), compare=False)
+    hints: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def kwargs_dict(self) -> dict[str, Any]:

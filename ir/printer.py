@@ -109,13 +109,21 @@ class _Printer:
             return f"{spell[7:]}{_operand(args[0])}"
         if spell.startswith("method:"):
             return f"{args[0]}.{spell[7:]}({', '.join(args[1:] + kwargs)})"
-        if spell.startswith("attr:"):
-            return f"{args[0]}.{spell[5:]}"
-        if spell == "shape":
-            return f"{args[0]}.shape[{args[1]}]"
+        if spell.startswith("format:"):
+            return spell[7:].format(*args)
+        if spell == "pycall":
+            return f"self.{node.kwarg('name')}({', '.join(args)})"
         if spell == "getitem":
             return f"{args[0]}[{self.index(nid, node.args[1], inputs)}]"
         return f"{spell}({', '.join(args + kwargs)})"
+
+
+def state_path(qualified: str) -> str:
+    """``self.layers[0].weight`` for the parameter ``layers.0.weight``."""
+    parts = ["self"]
+    for part in qualified.split("."):
+        parts.append(f"[{part}]" if part.isdigit() else f".{part}")
+    return "".join(parts)
 
 
 def _operand(text: str) -> str:
@@ -130,23 +138,96 @@ def _constant_text(g: Graph, node: Node) -> str:
     return format_literal(node.kwarg("value"))
 
 
-def _value_names(g: Graph, ns: Namespace) -> dict[ValueRef, str]:
-    names: dict[ValueRef, str] = {}
-    for nid in g.input_nodes:
-        names[(nid, 0)] = ns.fresh(g.node(nid).kwarg("name"))
-    for nid, node in g.nodes():
-        if node.op == "param":
-            names[(nid, 0)] = "self." + node.kwarg("name")
-        elif node.op == "constant":
-            names[(nid, 0)] = _constant_text(g, node)
-        elif node.op not in ("input", "output"):
-            for out in range(max(1, node.num_outputs)):
-                names[(nid, out)] = ns.fresh(node.op)
-    return names
+class _CodeWriter:
+    """Prints one graph (and, recursively, the blocks of its control-flow nodes)."""
+
+    def __init__(self, ns: Namespace, lines: list[str]) -> None:
+        self.ns = ns
+        self.lines = lines
+
+    def name_values(self, g: Graph, names: dict[ValueRef, str]) -> None:
+        for nid, node in g.nodes():
+            if node.op == "param":
+                names[(nid, 0)] = state_path(node.kwarg("name"))
+            elif node.op == "constant":
+                names[(nid, 0)] = _constant_text(g, node)
+            elif node.op not in ("input", "output"):
+                for out in range(node.num_outputs if get_op(node.op).multi_output else 1):
+                    hint = node.hints[out] if out < len(node.hints) else node.op
+                    names[(nid, out)] = self.ns.fresh(hint)
+
+    def block(self, g: Graph, names: dict[ValueRef, str], indent: str) -> Any:
+        """Print ``g``'s statements; returns its output template and the names to read it with."""
+        self.name_values(g, names)
+        p = _Printer(g, names)
+        result = None
+        for nid, node in g.nodes():
+            if node.op in ("input", "param", "constant"):
+                continue
+            if node.op == "output":
+                result = (p, nid, node)
+                continue
+            if node.op == "if":
+                self.if_(g, nid, node, names, indent)
+                continue
+            if node.op == "loop":
+                self.loop(g, nid, node, names, indent)
+                continue
+            outs = [names[(nid, i)] for i in range(max(1, node.num_outputs))]
+            if get_op(node.op).multi_output:
+                target = ", ".join(outs) + ("," if len(outs) == 1 else "")
+            else:
+                target = outs[0]
+            self.lines.append(f"{indent}{target} = {p.call(nid, node)}")
+        return result
+
+    def _bind_inputs(self, block: Graph, outer_names: list[str], names: dict[ValueRef, str]) -> None:
+        for nid in block.input_nodes:
+            names[(nid, 0)] = outer_names[block.node(nid).kwarg("index")]
+
+    def _assign_results(self, block: Graph, names: dict[ValueRef, str], targets: list[str], indent: str,
+                        skip: int = 0) -> None:
+        p, nid, node = self.block(block, names, indent)
+        values = [p.value(nid, t, block.inputs(nid)) for t in node.args[0]][skip:]
+        if targets:
+            self.lines.append(f"{indent}{', '.join(targets)} = {', '.join(values)}")
+        return p.value(nid, node.args[0][0], block.inputs(nid)) if skip else None
+
+    def if_(self, g: Graph, nid: int, node: Node, names: dict[ValueRef, str], indent: str) -> None:
+        inputs = [names[ref] for ref in g.inputs(nid)]
+        targets = [names[(nid, i)] for i in range(node.num_outputs)]
+        self.lines.append(f"{indent}if {inputs[0]}:")
+        for i, block in enumerate(node.blocks):
+            if i == 1:
+                self.lines.append(f"{indent}else:")
+            mark = len(self.lines)
+            block_names: dict[ValueRef, str] = {}
+            self._bind_inputs(block, inputs[1:], block_names)
+            self._assign_results(block, block_names, targets, indent + "    ")
+            if len(self.lines) == mark:
+                self.lines.append(f"{indent}    pass")
+
+    def loop(self, g: Graph, nid: int, node: Node, names: dict[ValueRef, str], indent: str) -> None:
+        inputs = [names[ref] for ref in g.inputs(nid)]
+        n = node.kwarg("n_carried", 0)
+        targets = [names[(nid, i)] for i in range(n)]
+        cond = self.ns.fresh("cond")
+        if targets:
+            self.lines.append(f"{indent}{', '.join(targets)} = {', '.join(inputs[1:1 + n])}")
+        self.lines.append(f"{indent}{cond} = {inputs[0]}")
+        self.lines.append(f"{indent}while {cond}:")
+        (body,) = node.blocks
+        block_names: dict[ValueRef, str] = {}
+        self._bind_inputs(body, targets + inputs[1 + n:], block_names)
+        new_cond = self._assign_results(body, block_names, targets, indent + "    ", skip=1)
+        self.lines.append(f"{indent}    {cond} = {new_cond}")
 
 
 def print_code(graph: Graph) -> str:
     """The graph as a Python function definition (``def forward(self, x): ...``).
+
+    Control flow prints as ``if``/``else`` and ``while`` whose blocks end by assigning the
+    values that flow out; :mod:`ir.frontend` reads this text back into an equal graph.
 
     Examples
     --------
@@ -164,25 +245,19 @@ def print_code(graph: Graph) -> str:
     <BLANKLINE>
     """
     ns = Namespace()
-    names = _value_names(graph, ns)
-    p = _Printer(graph, names)
+    names: dict[ValueRef, str] = {}
     params = []
     for nid in graph.input_nodes:
         node = graph.node(nid)
+        names[(nid, 0)] = ns.fresh(node.kwarg("name"))
         text = names[(nid, 0)]
         if "default" in node.kwargs_dict:
             text += f"={format_literal(node.kwarg('default'))}"
         params.append(text)
     lines = [f"def {graph.name}({', '.join(['self', *params])}):"]
-    for nid, node in graph.nodes():
-        if node.op in ("input", "param", "constant"):
-            continue
-        if node.op == "output":
-            lines.append(f"    return {p.value(nid, node.args[0], graph.inputs(nid))}")
-            continue
-        outs = [names[(nid, i)] for i in range(max(1, node.num_outputs))]
-        target = outs[0] if not get_op(node.op).multi_output else (", ".join(outs) + ("," if len(outs) == 1 else ""))
-        lines.append(f"    {target} = {p.call(nid, node)}")
+    writer = _CodeWriter(ns, lines)
+    p, nid, node = writer.block(graph, names, "    ")
+    lines.append(f"    return {p.value(nid, node.args[0], graph.inputs(nid))}")
     return "\n".join(lines) + "\n"
 
 
@@ -193,19 +268,28 @@ def _type_text(node: Node) -> str:
 
 
 def format_graph(graph: Graph) -> str:
-    """The IR listing: one line per node with its output types, scope and source line."""
+    """The IR listing: one line per node with its output types, scope and source line.
+
+    Blocks of control-flow nodes are listed under their node, indented.
+    """
     ns = Namespace(frozenset())
-    names: dict[ValueRef, str] = {}
+    lines: list[str] = []
+    _format_block(graph, ns, {}, lines, "", header=f"graph {graph.name}")
+    return "\n".join(lines)
+
+
+def _format_block(graph: Graph, ns: Namespace, names: dict[ValueRef, str], lines: list[str], indent: str,
+                  header: str) -> None:
     for nid, node in graph.nodes():
         if node.op == "param":
             names[(nid, 0)] = "%" + node.kwarg("name")
         elif node.op == "input":
-            names[(nid, 0)] = "%" + ns.fresh(node.kwarg("name"))
+            names[(nid, 0)] = "%" + ns.fresh(node.kwarg("name") or (node.hints[0] if node.hints else "in"))
         else:
             for out in range(max(1, node.num_outputs)):
-                names[(nid, out)] = "%" + ns.fresh(node.op)
+                names[(nid, out)] = "%" + ns.fresh(node.hints[out] if out < len(node.hints) else node.op)
     head = ", ".join(f"{names[(n, 0)]}: {_type_text(graph.node(n))}" for n in graph.input_nodes)
-    lines = [f"graph {graph.name}({head}):"]
+    lines.append(f"{indent}{header}({head}):")
     for nid, node in graph.nodes():
         if node.op == "input":
             continue
@@ -215,11 +299,12 @@ def format_graph(graph: Graph) -> str:
         where = "  ".join(x for x in (node.scope, str(node.loc) if node.loc else "") if x)
         comment = f"  # {where}" if where else ""
         if node.op == "output":
-            lines.append(f"  return {', '.join(args)}")
+            lines.append(f"{indent}  return {', '.join(args)}")
             continue
         outs = ", ".join(names[(nid, i)] for i in range(max(1, node.num_outputs)))
-        lines.append(f"  {outs} : {_type_text(node)} = {node.op}({', '.join(args)}){comment}")
-    return "\n".join(lines)
+        lines.append(f"{indent}  {outs} : {_type_text(node)} = {node.op}({', '.join(args)}){comment}")
+        for i, block in enumerate(node.blocks):
+            _format_block(block, ns, dict(names), lines, indent + "    ", header=f"block {i}")
 
 
 def _ir_arg(template: Any, inputs: list[ValueRef], names: dict[ValueRef, str]) -> str:

@@ -24,6 +24,8 @@ __all__ = [
     "TensorType",
     "ScalarType",
     "AnyType",
+    "TupleType",
+    "is_known",
     "SHORT_NAMES",
     "short_name",
     "parse_dtype",
@@ -118,6 +120,16 @@ class ScalarType:
 
 
 @dataclass(frozen=True, slots=True)
+class TupleType:
+    """A tuple of values (``tuple[...]`` and ``list[np.ndarray]`` arguments)."""
+
+    elements: tuple
+
+    def __str__(self) -> str:
+        return f"tuple[{', '.join(str(e) for e in self.elements)}]"
+
+
+@dataclass(frozen=True, slots=True)
 class AnyType:
     """Nothing is known (printed ``?``)."""
 
@@ -125,7 +137,7 @@ class AnyType:
         return "?"
 
 
-Type = Union[TensorType, ScalarType, AnyType]
+Type = Union[TensorType, ScalarType, TupleType, AnyType]
 
 _SCALAR_KINDS = {bool: "bool", int: "int", float: "float", type(None): "none"}
 
@@ -135,9 +147,22 @@ def type_of(value: Any) -> Type:
     if isinstance(value, (np.ndarray, np.generic)):
         return TensorType(value.dtype, tuple(int(d) for d in np.shape(value)))
     kind = _SCALAR_KINDS.get(type(value))
+    if kind == "int":
+        return ScalarType("int", value)  # sizes: known for these inputs, as rules derive them
     if kind is not None:
         return ScalarType(kind)
+    if isinstance(value, (tuple, list)):
+        return TupleType(tuple(type_of(v) for v in value))
     return AnyType()
+
+
+def is_known(t: Type) -> bool:
+    """Whether the dtype and rank (or scalar kind) of ``t`` are known."""
+    if isinstance(t, TensorType):
+        return t.dtype is not None and t.shape is not None
+    if isinstance(t, TupleType):
+        return all(is_known(e) for e in t.elements)
+    return isinstance(t, ScalarType)
 
 
 def _join_dim(a: Dim, b: Dim) -> Dim:
@@ -155,4 +180,6 @@ def join(a: Type, b: Type) -> Type:
         if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
             return TensorType(dtype, None)
         return TensorType(dtype, tuple(_join_dim(x, y) for x, y in zip(a.shape, b.shape)))
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
+        return TupleType(tuple(join(x, y) for x, y in zip(a.elements, b.elements)))
     return AnyType()

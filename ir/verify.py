@@ -6,9 +6,9 @@ import networkx as nx
 
 from .errors import VerificationError
 from .graph import Graph
-from .node import Node, iter_uses
+from .node import Node, Use, iter_uses
 from .ops import OpKind, get_op, has_op
-from .types import AnyType, ScalarType, TensorType
+from .types import AnyType, ScalarType, TensorType, TupleType
 
 __all__ = ["verify"]
 
@@ -32,6 +32,33 @@ def _window(g: Graph, nid: int, radius: int = 2) -> str:
 
 def _fail(g: Graph, nid: int, message: str) -> None:
     raise VerificationError(f"graph {g.name!r}, node %{nid}: {message}\n{_window(g, nid)}")
+
+
+def _verify_control(graph: Graph, nid: int, node: Node, n_inputs: int) -> None:
+    from .ops.control import N_BLOCKS
+
+    if len(node.blocks) != N_BLOCKS[node.op]:
+        _fail(graph, nid, f"{node.op} needs {N_BLOCKS[node.op]} blocks, has {len(node.blocks)}")
+    if not node.args or not isinstance(node.args[0], Use) or node.args[0].index != 0:
+        _fail(graph, nid, f"{node.op}: the condition must be its first input")
+    n_carried = node.kwarg("n_carried", 0) if node.op == "loop" else 0
+    if node.op == "loop" and not 0 <= n_carried <= n_inputs - 1:
+        _fail(graph, nid, f"loop carries {n_carried} of {n_inputs - 1} values")
+    n_results = len(node.types) + (1 if node.op == "loop" else 0)
+    for i, block in enumerate(node.blocks):
+        if not isinstance(block, Graph):
+            _fail(graph, nid, f"block {i} of {node.op} is not a Graph")
+        try:
+            verify(block)
+        except VerificationError as exc:
+            _fail(graph, nid, f"block {i} of {node.op} is broken: {exc}")
+        if len(block.input_nodes) != n_inputs - 1:
+            _fail(graph, nid, f"block {i} has {len(block.input_nodes)} inputs, the {node.op} passes {n_inputs - 1}")
+        result = block.node(block.output_node).args[0]
+        if not isinstance(result, tuple) or len(result) != n_results:
+            _fail(graph, nid, f"block {i} must return a tuple of {n_results} values")
+    if node.op == "loop" and len(node.types) != n_carried:
+        _fail(graph, nid, f"loop has {len(node.types)} output types for {n_carried} carried values")
 
 
 def verify(graph: Graph) -> Graph:
@@ -66,7 +93,7 @@ def verify(graph: Graph) -> Graph:
             if producer.op == "output":
                 _fail(graph, nid, "reads the output node")
         for t in node.types:
-            if not isinstance(t, (TensorType, ScalarType, AnyType)):
+            if not isinstance(t, (TensorType, ScalarType, TupleType, AnyType)):
                 _fail(graph, nid, f"output type {t!r} is not an ir.types type")
         if op.multi_output is False and node.op != "output" and len(node.types) > 1:
             _fail(graph, nid, f"{node.op} has one output but {len(node.types)} types")
@@ -83,6 +110,10 @@ def verify(graph: Graph) -> Graph:
                 _fail(graph, nid, "param without a name")
         elif op.kind is OpKind.GRAPH:
             _fail(graph, nid, f"unexpected graph op {node.op}")
+        elif op.kind is OpKind.CONTROL:
+            _verify_control(graph, nid, node, len(edges))
+        elif node.blocks:
+            _fail(graph, nid, f"{node.op} is not a control-flow op but has blocks")
     if len(outputs) != 1:
         raise VerificationError(f"graph {graph.name!r} has {len(outputs)} output nodes, expected 1")
     if g.out_degree(outputs[0]):

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ir import Graph, TracingError
-from ir.node import Slice, Use, map_template
+from ir.node import Node, Slice, Use, map_template
 from ir.ops import get_op
 
-__all__ = ["Program", "run_graph"]
+__all__ = ["Program", "run_graph", "python_method_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,58 @@ class _Step:
     kwargs: tuple
     inputs: tuple[tuple[int, int], ...]  # (slot, output index or -1 for single-output producers)
     op: str
+    control: bool = False  # fn(state, *inputs): a control-flow op that runs its blocks
+
+
+def _if_runner(node: Node) -> Callable[..., Any]:
+    then_p, else_p = (Program(b) for b in node.blocks)
+
+    def run(state: Mapping[str, Any], cond: Any, *inputs: Any) -> Any:
+        return (then_p if cond else else_p).run(inputs, state)
+
+    return run
+
+
+def _loop_runner(node: Node) -> Callable[..., Any]:
+    (body,) = (Program(b) for b in node.blocks)
+    n = node.kwarg("n_carried", 0)
+
+    def run(state: Mapping[str, Any], cond: Any, *inputs: Any) -> Any:
+        carried, invariant = inputs[:n], inputs[n:]
+        while cond:
+            cond, *new = body.run((*carried, *invariant), state)
+            carried = tuple(new)
+        return tuple(carried)
+
+    return run
+
+
+def _python_call_runner(node: Node) -> Callable[..., Any]:
+    key = python_method_key(node.kwarg("name"))
+
+    def run(state: Mapping[str, Any], *args: Any) -> Any:
+        return state[key](*args)
+
+    return run
+
+
+def _unused_call_runner(node: Node) -> Callable[..., Any]:
+    name = node.kwarg("name")
+
+    def run(state: Mapping[str, Any], *args: Any) -> Any:
+        raise RuntimeError(f"method {name!r} is marked @tracer.unused; the program cannot call it")
+
+    return run
+
+
+def python_method_key(name: str) -> str:
+    """The key under which the executor's ``state`` holds the Python method ``name``."""
+    return f"{name}()"
+
+
+#: Ops whose execution needs the module state or blocks: op -> (node -> runner(state, *inputs)).
+_CONTROL_RUNNERS = {"if": _if_runner, "loop": _loop_runner, "python_call": _python_call_runner,
+                    "unused_call": _unused_call_runner}
 
 
 def _resolve(env: list[Any], ref: tuple[int, int]) -> Any:
@@ -71,6 +123,9 @@ class Program:
                 self.constants.append((slot, graph.tensors[name] if name is not None else node.kwarg("value")))
             elif node.op == "output":
                 self.output = (node.args[0], refs)
+            elif node.op in _CONTROL_RUNNERS:
+                runner = _CONTROL_RUNNERS[node.op](node)
+                self.steps.append(_Step(slot, runner, node.args, node.kwargs, refs, node.op, control=True))
             else:
                 self.steps.append(_Step(slot, get_op(node.op).impl, node.args, node.kwargs, refs, node.op))
         for nid in graph.input_nodes:
@@ -113,7 +168,9 @@ class Program:
             vals = [_resolve(env, r) for r in step.inputs]
             fetch = lambda u, vals=vals: vals[u.index]  # noqa: E731
             args_ = map_template(step.args, fetch) if step.inputs else step.args
-            if step.kwargs:
+            if step.control:
+                env[step.slot] = step.fn(state, *args_)
+            elif step.kwargs:
                 kwargs = {k: (map_template(v, fetch) if _needs_map(v) else v) for k, v in step.kwargs}
                 env[step.slot] = step.fn(*args_, **kwargs)
             else:

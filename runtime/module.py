@@ -18,8 +18,14 @@ import numpy as np
 from ir import Graph, print_code
 
 from .backends import Executor, backend_names, default_backend, make_executor
+from .interpreter import python_method_key
 
 __all__ = ["ScriptModule", "ScriptFunction"]
+
+#: Set by ``tracer`` so that calling a ScriptModule while a model is traced records its program
+#: (instead of running it on traced values); returns ``NotImplemented`` to run normally.
+call_hook: Any = None
+
 
 class ScriptModule:
     """A captured program with its state; calling it runs ``forward``.
@@ -51,6 +57,7 @@ class ScriptModule:
         d["_lock"] = threading.Lock()
         d["training"] = training
         d["_example_inputs"] = dict(example_inputs or {})
+        d["_python_methods"] = {}  # @tracer.ignore methods by qualified name (programs call them)
         d["backend"] = default_backend()
 
     # -- attributes -------------------------------------------------------------------------------
@@ -114,10 +121,14 @@ class ScriptModule:
         return self.run_method("forward", *args)
 
     def __call__(self, *args: Any) -> Any:
+        if call_hook is not None:
+            result = call_hook(self, args)
+            if result is not NotImplemented:
+                return result
         return self.run_method("forward", *args)
 
     def _flat_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {}
+        state: dict[str, Any] = {python_method_key(k): f for k, f in self._python_methods.items()}
         for prefix, mod in self.named_modules():
             dot = f"{prefix}." if prefix else ""
             for table in ("_parameters", "_buffers"):

@@ -270,3 +270,44 @@ sample("dropout", lambda x: call_op("dropout", x, 0.0), f32(3, 4))
 
 error("conv2d", lambda x, w: F.conv2d(x, w), f32(1, 3, 8, 8), f32(4, 2, 3, 3), match="conv2d")
 error("max_pool2d", lambda x: F.max_pool2d(x, 9), f32(1, 1, 4, 4), match="pool")
+
+
+# -- ops that only tracer.script produces (control flow, Python scalars, calls) -----------------------
+# These samples are compiled with tracer.script instead of traced; fn must be a def in this file.
+def _if_sample(x):
+    if x.sum() > 0:
+        y = x * 2.0
+    else:
+        y = x - 1.0
+    return y
+
+
+def _loop_sample(x, n: int):
+    for i in range(n):
+        x = x + i
+    return x
+
+
+def _scalars_sample(x):
+    k = int(x.max() * 10)
+    f = float(x.sum())
+    ok = bool(x.min() < 0)
+    return x * k + f if not ok else x - f
+
+
+def _optional_sample(x, y=None):
+    if y is None:
+        return x
+    return x + y
+
+
+SCRIPT_SAMPLES: list[Sample] = [
+    Sample("if", _if_sample, (f32(3, 4),), other=(-np.abs(f32(2, 4)),), id="if-script"),
+    Sample("loop", _loop_sample, (f32(3), 4), other=(f32(5), 0), id="loop-script"),
+    Sample("to_int", _scalars_sample, (f32(4),), other=(np.abs(f32(3)),), id="to_int-script"),
+    Sample("to_float", _scalars_sample, (np.abs(f32(4)),), id="to_float-script"),
+    Sample("to_bool", _scalars_sample, (f32(6),), id="to_bool-script"),
+    Sample("not_", _scalars_sample, (f32(5),), id="not_-script"),
+    Sample("is_none", _optional_sample, (f32(3),), other=(f32(3), f32(3)), id="is_none-script"),
+    Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
+]

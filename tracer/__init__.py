@@ -8,6 +8,7 @@
 True
 """
 
+import runtime.module as _runtime_module
 from ir.errors import (
     DeviceError,
     ScriptError,
@@ -20,8 +21,13 @@ from ir.errors import (
 from runtime.module import ScriptFunction, ScriptModule
 
 from . import functional, nn
+from .decorators import export, ignore, unused
+from .inline import trace_call as _trace_call
 from .nn import Module
+from .script import script
 from .trace import trace
+
+_runtime_module.call_hook = _trace_call
 
 __version__ = "0.1.0"
 
@@ -36,7 +42,11 @@ __all__ = [
     "TracerWarning",
     "TracingCheckError",
     "TracingError",
+    "export",
     "functional",
+    "ignore",
     "nn",
+    "script",
     "trace",
+    "unused",
 ]

@@ -37,13 +37,13 @@ def _unary(name: str):
 class Proxy:
     """A traced value.  Behaves like the ``np.ndarray`` (or Python ``int``) it stands for."""
 
-    __slots__ = ("_tracer", "_ref", "_value", "_shape")
+    __slots__ = ("_tracer", "_v", "_value", "_shape")
     __array_priority__ = 1000.0
 
-    def __init__(self, tracer: Any, ref: tuple[int, int], value: Any) -> None:
+    def __init__(self, tracer: Any, value: Any, concrete: Any = None) -> None:
         self._tracer = tracer
-        self._ref = ref
-        self._value = value
+        self._v = value  # the ir.builder.Value it stands for
+        self._value = concrete  # the real value (None when tracing abstractly, for tracer.script)
         self._shape: tuple | None = None
 
     # -- NumPy protocols --------------------------------------------------------------------------
@@ -79,13 +79,11 @@ class Proxy:
     # -- static facts ------------------------------------------------------------------------------
     @property
     def dtype(self) -> np.dtype:
-        if not isinstance(self._value, (np.ndarray, np.generic)):
-            raise AttributeError(f"a traced {type(self._value).__name__} has no dtype")
-        return self._value.dtype
+        return self._tracer.static_dtype(self)
 
     @property
     def ndim(self) -> int:
-        return np.ndim(self._value)
+        return self._tracer.static_rank(self)
 
     @property
     def shape(self) -> tuple:
@@ -123,10 +121,10 @@ class Proxy:
         return self  # traced programs never write into arrays, so a copy is the same value
 
     def item(self, *args: Any) -> Any:
-        return self._tracer.bake(self, "item()", self._value.item(*args) if args else _item(self._value))
+        return self._tracer.bake(self, "item()", lambda v: v.item(*args) if args else _item(v))
 
     def tolist(self) -> Any:
-        return self._tracer.bake(self, "tolist()", np.asarray(self._value).tolist())
+        return self._tracer.bake(self, "tolist()", lambda v: np.asarray(v).tolist())
 
     def __getattr__(self, name: str) -> Any:
         op = op_for_method(name)
@@ -153,36 +151,34 @@ class Proxy:
         )
 
     def __iter__(self):
-        n = self._tracer.bake(self, "iteration", len(self._value)) if np.ndim(self._value) else None
-        if n is None:
+        if self.ndim == 0:
             raise TypeError("iteration over a 0-d array")
+        n = self._tracer.bake(self, "iteration", len)
         return (self[i] for i in range(n))
 
     def __len__(self) -> int:
-        return self._tracer.bake(self, "len()", len(self._value))
+        return self._tracer.bake(self, "len()", len)
 
     # -- conversions to Python scalars bake the value in -------------------------------------------
     def __bool__(self) -> bool:
-        return self._tracer.bake(self, "bool()", bool(self._value))
+        return self._tracer.bake(self, "bool()", bool)
 
     def __int__(self) -> int:
-        return self._tracer.bake(self, "int()", int(self._value))
+        return self._tracer.bake(self, "int()", int)
 
     def __float__(self) -> float:
-        return self._tracer.bake(self, "float()", float(self._value))
+        return self._tracer.bake(self, "float()", float)
 
     def __index__(self) -> int:
-        return self._tracer.bake(self, "an index", int(np.asarray(self._value).__index__()))
+        return self._tracer.bake(self, "an index", lambda v: int(np.asarray(v).__index__()))
 
     def __complex__(self) -> complex:
-        return self._tracer.bake(self, "complex()", complex(self._value))
+        return self._tracer.bake(self, "complex()", complex)
 
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        from ir import type_of
-
-        return f"Proxy({type_of(self._value)})"
+        return f"Proxy({self._v.type})"
 
     __add__, __radd__ = _binary("add"), _binary("add", True)
     __sub__, __rsub__ = _binary("sub"), _binary("sub", True)

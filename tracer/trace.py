@@ -17,8 +17,12 @@ import numpy as np
 from ir import (
     Graph,
     Node,
+    ScalarType,
+    ScriptError,
     Slice,
     SourceLoc,
+    TensorType,
+    TracerError,
     TracerWarning,
     TracingCheckError,
     TracingError,
@@ -28,6 +32,7 @@ from ir import (
     type_of,
     verify,
 )
+from ir.builder import Builder, Value
 from ir.ops import OpDef, get_op, normalize_call
 from ir.types import SHORT_NAMES
 from runtime.module import ScriptFunction, ScriptModule
@@ -65,31 +70,43 @@ def _dtype_arg(value: Any) -> Any:
 
 
 class Tracer:
-    """Records one method into a :class:`ir.Graph` while it runs on real values."""
+    """Records operations into a graph through an :class:`ir.builder.Builder`.
 
-    def __init__(self, root: Module | None, name: str = "forward") -> None:
-        self.graph = Graph(name)
+    *Concrete* (``tracer.trace``): proxies carry real values, every op runs for real, and types
+    are the observed ones.  *Abstract* (library code called from ``tracer.script``): proxies carry
+    only types, types come from the op rules, and converting a value to Python is an error.
+    """
+
+    def __init__(self, root: Module | None, name: str = "forward", *, builder: Builder | None = None,
+                 host: Any = None, loc: SourceLoc | None = None, scope: str = "") -> None:
+        self.concrete = host is None
+        self.graph = builder.graph if builder is not None else Graph(name)
+        self.builder = builder if builder is not None else Builder(self.graph)
         self.root = root
+        self.host = host  # the script compiler, when tracing abstractly
+        self.call_loc = loc
         self.paths: dict[int, str] = {}
         if root is not None:
             self.paths = {id(m): path for path, m in root.named_modules()}
-        self.scopes: list[str] = [""]
+        self.scopes: list[str] = [scope]
         self._state_nodes: dict[str, Proxy] = {}
-        self._constants: dict[int, tuple[Any, int]] = {}
+        self._constants: dict[int, tuple[Any, Value]] = {}
 
     # -- errors and warnings -----------------------------------------------------------------------
     def where(self) -> str:
-        loc = user_location(2)
+        loc = user_location(2) if self.concrete else self.call_loc
         scope = self.scopes[-1]
         parts = [str(loc)] if loc else []
         if scope:
             parts.append(f"in module {scope!r}")
         return " ".join(parts) or "<unknown location>"
 
-    def error(self, message: str) -> TracingError:
+    def error(self, message: str) -> TracerError:
+        if not self.concrete:
+            return ScriptError(f"{message} (in library code called at {self.where()})")
         return TracingError(f"{message} (at {self.where()})")
 
-    def unsupported(self, func: Any) -> TracingError:
+    def unsupported(self, func: Any) -> TracerError:
         module = getattr(func, "__module__", None) or "numpy"
         qual = f"{module}.{func.__name__}".replace("numpy.", "np.", 1)
         if module == "numpy":
@@ -99,8 +116,34 @@ class Tracer:
             "registered operations (see ir.ops.all_ops()), or move it into a @tracer.ignore method"
         )
 
-    def bake(self, proxy: Proxy, what: str, value: Any) -> Any:
-        """Return ``value`` (the traced value converted by ``what``) with a TracerWarning."""
+    # -- static facts of proxies -------------------------------------------------------------------
+    def static_dtype(self, proxy: Proxy) -> np.dtype:
+        if self.concrete:
+            if not isinstance(proxy._value, (np.ndarray, np.generic)):
+                raise AttributeError(f"a traced {type(proxy._value).__name__} has no dtype")
+            return proxy._value.dtype
+        t = proxy._v.type
+        if isinstance(t, TensorType) and t.dtype is not None:
+            return t.dtype
+        raise self.error("library code reads the dtype of a value whose dtype is unknown; "
+                         "pass example_inputs to tracer.script")
+
+    def static_rank(self, proxy: Proxy) -> int:
+        if self.concrete:
+            return np.ndim(proxy._value)
+        t = proxy._v.type
+        if isinstance(t, ScalarType):
+            return 0
+        if isinstance(t, TensorType) and t.shape is not None:
+            return len(t.shape)
+        raise self.error("library code reads the rank of a value whose rank is unknown; "
+                         "pass example_inputs to tracer.script")
+
+    def bake(self, proxy: Proxy, what: str, convert: Callable[[Any], Any]) -> Any:
+        """``convert(value)`` of a traced value (its ``what``), with a TracerWarning."""
+        if not self.concrete:
+            raise self.error(f"library code converts a value to a Python value ({what})")
+        value = convert(proxy._value)
         loc = user_location(2)
         message = (
             f"converting a traced value to a Python value ({what}) bakes {value!r} into the program"
@@ -122,6 +165,8 @@ class Tracer:
                 f"module {type(module).__name__} is called in forward but is not a submodule of the "
                 "traced module; assign it as an attribute in __init__"
             )
+        if not self.concrete and not is_library(type(module)):
+            return self.host.call_user_module(self, module, path, args, kwargs)
         self.scopes.append(path)
         try:
             return module.forward(*args, **kwargs)
@@ -135,49 +180,63 @@ class Tracer:
         qualified = f"{path}.{name}" if path else name
         proxy = self._state_nodes.get(qualified)
         if proxy is None:
-            nid = self.graph.add(Node("param", kwargs=(("name", qualified),), types=(type_of(value),), scope=path))
-            proxy = self._state_nodes[qualified] = Proxy(self, (nid, 0), value)
+            if self.concrete:
+                v = self.builder.emit(get_op("param"), (), (("name", qualified),), [], types=[type_of(value)],
+                                      scope=path)[0]
+            else:
+                v = self.host.param(qualified, type_of(value), path)
+            proxy = self._state_nodes[qualified] = Proxy(self, v, value if self.concrete else None)
         return proxy
 
     def add_input(self, name: str, index: int, value: Any) -> Proxy:
-        nid = self.graph.add(Node("input", kwargs=(("name", name), ("index", index)), types=(type_of(value),)))
-        return Proxy(self, (nid, 0), value)
+        return Proxy(self, self.builder.add_input(name, type_of(value)), value)
+
+    def wrap(self, value: Any) -> Any:
+        """Values of the script compiler as proxies (tuples recursively)."""
+        if isinstance(value, Value):
+            return Proxy(self, value, None)
+        if isinstance(value, tuple):
+            return tuple(self.wrap(v) for v in value)
+        return value
 
     # -- recording --------------------------------------------------------------------------------
-    def _constant(self, value: Any) -> tuple[int, int]:
-        key = id(value)
-        hit = self._constants.get(key)
+    def _constant(self, value: Any) -> Value:
+        hit = self._constants.get(id(value))
         if hit is not None and hit[0] is value:
-            return (hit[1], 0)
-        name = f"c{len(self.graph.tensors)}"
-        self.graph.tensors[name] = value
-        nid = self.graph.add(Node("constant", kwargs=(("name", name),), types=(type_of(value),),
-                                  scope=self.scopes[-1], loc=user_location(3)))
-        self._constants[key] = (value, nid)
-        return (nid, 0)
+            return hit[1]
+        if self.concrete:
+            name = f"c{len(self.graph.tensors)}"
+            self.graph.tensors[name] = value
+            v = self.builder.emit(get_op("constant"), (), (("name", name),), [], types=[type_of(value)],
+                                  scope=self.scopes[-1], loc=user_location(3))[0]
+        else:
+            v = self.host.constant(value)
+        self._constants[id(value)] = (value, v)
+        return v
 
     def record_call(self, op: OpDef, args: tuple, kwargs: dict) -> Any:
         """Record ``op(*args, **kwargs)`` if any argument is traced; else just run it."""
-        refs: list[tuple[int, int]] = []
+        inputs: list[Value] = []
         values: list[Any] = []
-        index_of: dict[tuple[int, int], int] = {}
+        index_of: dict[tuple[int, tuple[int, int]], int] = {}
         traced = False
 
-        def use(ref: tuple[int, int], value: Any) -> Use:
-            k = index_of.get(ref)
+        def use(v: Value, concrete: Any) -> Use:
+            key = (id(v.builder), v.ref)
+            k = index_of.get(key)
             if k is None:
-                k = index_of[ref] = len(refs)
-                refs.append(ref)
-                values.append(value)
+                k = index_of[key] = len(inputs)
+                inputs.append(v)
+                values.append(concrete)
             return Use(k)
 
         def convert(v: Any, key: str | None = None) -> Any:
             nonlocal traced
             if isinstance(v, Proxy):
-                if v._tracer is not self:
+                if v._tracer is not self and (v._tracer.concrete or self.concrete):
                     raise self.error("a traced value from another trace was used; trace each model separately")
                 traced = True
-                return use(v._ref, v._value)
+                return use(v._v, v._value)
             if isinstance(v, (tuple, list)):
                 return tuple(convert(x) for x in v)
             if isinstance(v, slice):
@@ -201,23 +260,31 @@ class Tracer:
             pos, kws = normalize_call(op, targs, tkwargs)
         except TypeError as exc:
             raise self.error(f"{op.spelling}(): {exc}") from None
-        fetch = lambda u: values[u.index]  # noqa: E731
-        try:
-            result = op.impl(*map_template(pos, fetch), **{k: map_template(v, fetch) for k, v in kws})
-        except Exception as exc:
-            raise self.error(f"{op.name} failed while tracing: {type(exc).__name__}: {exc}") from exc
-        outs = list(result) if op.multi_output else [result]
-        node = Node(op.name, pos, kws, tuple(type_of(o) for o in outs), self.scopes[-1], user_location(2))
-        nid = self.graph.add(node, refs)
-        proxies = [Proxy(self, (nid, i), o) for i, o in enumerate(outs)]
+        loc = user_location(2) if self.concrete else self.call_loc
+        if self.concrete:
+            fetch = lambda u: values[u.index]  # noqa: E731
+            try:
+                result = op.impl(*map_template(pos, fetch), **{k: map_template(v, fetch) for k, v in kws})
+            except Exception as exc:
+                raise self.error(f"{op.name} failed while tracing: {type(exc).__name__}: {exc}") from exc
+            outs = list(result) if op.multi_output else [result]
+            types = _static_types(op, pos, kws, inputs, [type_of(o) for o in outs])
+            vals = self.builder.emit(op, pos, kws, inputs, types=types, scope=self.scopes[-1], loc=loc)
+        else:
+            try:
+                vals = self.builder.emit(op, pos, kws, inputs, scope=self.scopes[-1], loc=loc)
+            except (TypeError, ValueError, IndexError) as exc:
+                raise self.error(f"{op.name}: {exc}") from None
+            outs = [None] * len(vals)
+        proxies = [Proxy(self, v, o) for v, o in zip(vals, outs)]
         return proxies if op.multi_output else proxies[0]
 
     def set_output(self, result: Any, strict: bool) -> None:
-        refs: list[tuple[int, int]] = []
+        refs: list[Value] = []
 
         def convert(v: Any, path: str) -> Any:
             if isinstance(v, Proxy):
-                refs.append(v._ref)
+                refs.append(v._v)
                 return Use(len(refs) - 1)
             if isinstance(v, tuple):
                 return tuple(convert(x, f"{path}[{i}]") for i, x in enumerate(v))
@@ -238,7 +305,30 @@ class Tracer:
             raise TracingError(f"forward returned a {type(v).__name__}{path}; return arrays or tuples of arrays")
 
         template = convert(result, "")
-        self.graph.add(Node("output", (template,)), refs)
+        self.graph.add(Node("output", (template,)), [self.builder.local(v) for v in refs])
+
+
+def _static_types(op: OpDef, args: tuple, kwargs: tuple, inputs: list[Value], observed: list[Any]) -> list[Any]:
+    """The observed types, less specific where the op's rule says a size depends on the data
+    (``x[x > 0]``): a graph's types say what is known from its input types alone."""
+    try:
+        derived = Builder.infer(op, args, kwargs, [v.type for v in inputs])
+    except (TypeError, ValueError, IndexError):
+        return observed
+    out = []
+    for d, o in zip(derived, observed):
+        if d != o and isinstance(d, TensorType) and isinstance(o, TensorType) and d.dtype == o.dtype \
+                and d.shape is not None and len(d.shape) == len(o.shape) \
+                and all(x is None or x == y for x, y in zip(d.shape, o.shape)):
+            out.append(d)
+        else:
+            out.append(o)
+    return out if len(out) == len(observed) else observed
+
+
+def is_library(cls: type) -> bool:
+    """Whether ``cls`` comes from this package (its layers run on symbolic values under script)."""
+    return (getattr(cls, "__module__", "") or "").startswith("tracer.")
 
 
 # -- process-wide patches active while tracing ---------------------------------------------------

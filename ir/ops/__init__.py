@@ -1,6 +1,19 @@
 """The op registry and every registered op (importing this package registers them all)."""
 
-from . import creation, elementwise, graphops, index, linalg, movement, nn, reduce, shape  # noqa: F401
+from . import (  # noqa: F401
+    calls,
+    control,
+    creation,
+    elementwise,
+    graphops,
+    index,
+    linalg,
+    movement,
+    nn,
+    reduce,
+    scalar,
+    shape,
+)
 from .registry import (
     MissingRuleError,
     OpDef,

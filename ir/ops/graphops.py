@@ -35,3 +35,4 @@ def constant(*, name: str | None = None, value: Any = None):
 def output(*values):
     """The method's result: one value, or a tuple of them."""
     return values
+

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Dim, ScalarType, TensorType
+from ..types import Dim, ScalarType, TensorType, TupleType
 from .registry import OpKind, defop
 from .rules import broadcast_shapes, static_int
 
@@ -24,6 +24,11 @@ def _slice_len(s: slice, n: Dim) -> Dim:
 
 
 def _getitem_rule(a, index):
+    if isinstance(a, TupleType):
+        i = static_int(index)
+        if isinstance(i, int) and -len(a.elements) <= i < len(a.elements):
+            return a.elements[i]
+        raise IndexError(f"tuple index {index} out of range for {a}")
     if not isinstance(a, TensorType):
         raise TypeError("indexing needs an array")
     items = index if isinstance(index, tuple) else (index,)
@@ -31,6 +36,17 @@ def _getitem_rule(a, index):
         return TensorType(a.dtype, None)
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis
                    and not (isinstance(i, TensorType) and i.dtype == np.bool_))
+    masks = [i for i in items if isinstance(i, TensorType) and i.dtype == np.bool_]
+    if len(masks) == 1 and masks[0].shape is not None and all(
+            not isinstance(i, TensorType) or i is masks[0] for i in items):
+        # a boolean mask over k axes becomes one axis whose size depends on the data
+        k = len(masks[0].shape)
+        pos = next(n for n, i in enumerate(items) if i is masks[0])
+        plain = tuple(slice(None) if i is masks[0] else i for i in items)
+        rest = _getitem_rule(a, plain)
+        if rest.shape is None or any(i is None or i is Ellipsis for i in items[:pos]):
+            return TensorType(a.dtype, None)
+        return TensorType(a.dtype, (*rest.shape[:pos], None, *rest.shape[pos + k:]))
     if any(isinstance(i, TensorType) and (i.dtype is None or i.dtype == np.bool_) for i in items):
         return TensorType(a.dtype, None)
     n_ell = sum(1 for i in items if i is Ellipsis)

@@ -254,7 +254,13 @@ def _split_rule(ary, indices_or_sections, axis=0):
     return tuple(TensorType(a.dtype, (*a.shape[:ax], s, *a.shape[ax + 1:])) for s in sizes)
 
 
-@defop("split", M, infer=_split_rule, numpy=np.split, multi_output=True)
+def _split_count(ary, indices_or_sections, axis=0):
+    if isinstance(indices_or_sections, int):
+        return indices_or_sections
+    return len(indices_or_sections) + 1
+
+
+@defop("split", M, infer=_split_rule, numpy=np.split, multi_output=True, count=_split_count)
 def split(ary, indices_or_sections, axis=0):
     """``np.split(ary, indices_or_sections, axis)``: one output per piece."""
     return np.split(ary, indices_or_sections, axis=axis)

@@ -46,6 +46,8 @@ class OpKind(enum.Enum):
     CREATION = "creation"
     SHAPE = "shape"
     NN = "nn"
+    CONTROL = "control"  # if, loop: nodes that own sub-graphs (blocks)
+    CALL = "call"  # calls of methods that stay Python (@tracer.ignore) or are stubs (@tracer.unused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +73,15 @@ class OpDef:
         ``ndarray`` methods that trace to this op (same argument order as the NumPy function).
     spelling : str
         How the printer writes a call: ``"np.sum"`` / ``"ops.dim"`` (a function), ``"infix:+"``,
-        ``"prefix:-"``, ``"method:astype"``, ``"getitem"`` or ``"graph"``.
+        ``"prefix:-"``, ``"method:astype"``, ``"getitem"``, ``"format:int({0})"`` (a template over the
+        printed arguments), ``"control"`` or ``"graph"``.
     multi_output : bool
         The reference returns a sequence; each element is one output.
     pure : bool
         No side effects and deterministic (CSE and folding may touch it).
+    count : callable or None
+        For multi-output ops: the number of outputs of a call (same signature as ``impl``), so
+        programs keep their structure even where types are unknown.
     """
 
     name: str
@@ -89,6 +95,7 @@ class OpDef:
     multi_output: bool = False
     pure: bool = True
     signature: inspect.Signature | None = field(default=None, compare=False)
+    count: Callable[..., int] | None = None
 
     @property
     def doc(self) -> str:
@@ -118,6 +125,7 @@ def defop(
     spelling: str | None = None,
     multi_output: bool = False,
     pure: bool = True,
+    count: Callable[..., int] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Decorator that registers the decorated NumPy reference as op ``name``.
 
@@ -149,6 +157,7 @@ def defop(
             multi_output=multi_output,
             pure=pure,
             signature=inspect.signature(fn),
+            count=count,
         )
         _OPS[name] = op
         for f in numpy_fns:

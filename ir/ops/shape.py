@@ -19,7 +19,7 @@ def _dim_rule(a, axis):
     return ScalarType("int", a.shape[normalize_axis(axis, len(a.shape))])
 
 
-@defop("dim", OpKind.SHAPE, infer=_dim_rule, spelling="shape")
+@defop("dim", OpKind.SHAPE, infer=_dim_rule, spelling="format:{0}.shape[{1}]")
 def dim(a, axis):
     """``a.shape[axis]`` as a Python ``int`` (also what ``len(a)`` records, with axis 0)."""
     return int(np.shape(a)[axis])
@@ -33,7 +33,7 @@ def _size_rule(a):
     return ScalarType("int")
 
 
-@defop("size", OpKind.SHAPE, infer=_size_rule, spelling="attr:size")
+@defop("size", OpKind.SHAPE, infer=_size_rule, spelling="format:{0}.size")
 def size(a):
     """``a.size`` as a Python ``int``."""
     return int(np.size(a))

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops import get_op
+from .blocks import map_blocks
 
 __all__ = ["cse"]
 
@@ -38,7 +39,7 @@ def _hashable(template: Any) -> Any:
 
 def cse(graph: Graph) -> Graph:
     """Merge pure nodes with the same op, arguments and inputs (in topological order)."""
-    g = graph.copy()
+    g = map_blocks(graph.copy(), cse)
     seen: dict[Hashable, int] = {}
     for nid in g.order():
         key = _key(g, nid)

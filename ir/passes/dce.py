@@ -6,6 +6,7 @@ import networkx as nx
 
 from ..graph import Graph
 from ..ops import get_op
+from .blocks import map_blocks
 
 __all__ = ["dce"]
 
@@ -15,7 +16,7 @@ def dce(graph: Graph) -> Graph:
 
     Constant tensors no longer referenced are dropped from ``graph.tensors`` too.
     """
-    g = graph.copy()
+    g = map_blocks(graph.copy(), dce)
     live = nx.ancestors(g.nx, g.output_node) | {g.output_node}
     for nid, node in list(g.nodes()):
         if nid in live or node.op == "input" or not get_op(node.op).pure:

@@ -10,6 +10,7 @@ from ..graph import Graph
 from ..node import Node, map_template
 from ..ops import OpKind, get_op
 from ..types import type_of
+from .blocks import map_blocks
 
 __all__ = ["fold", "MAX_FOLDED_ELEMENTS"]
 
@@ -36,7 +37,7 @@ def fold(graph: Graph) -> Graph:
 
     Uses the op's NumPy reference, so folded values are exactly what running would give.
     """
-    g = graph.copy()
+    g = map_blocks(graph.copy(), fold)
     for nid in g.order():
         node = g.node(nid)
         if not _foldable(g, nid, node):

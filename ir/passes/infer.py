@@ -4,13 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from ..graph import Graph
-from ..node import map_template
+from ..node import Use, map_template
 from ..ops import get_op
-from ..types import AnyType, Type, type_of
+from ..types import AnyType, Type, join, type_of
 
 __all__ = ["infer_types"]
+
+
+def _block_results(block: Graph) -> list[Type]:
+    out = block.output_node
+    refs = block.inputs(out)
+    return [block.value_type(refs[t.index]) if isinstance(t, Use) else type_of(t) for t in block.node(out).args[0]]
+
+
+def _if_rule(node: Any, in_types: list[Type]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
+    blocks = tuple(infer_types(b, in_types[1:]) for b in node.blocks)
+    then_t, else_t = (_block_results(b) for b in blocks)
+    return blocks, tuple(join(a, b) for a, b in zip(then_t, else_t))
+
+
+def _loop_rule(node: Any, in_types: list[Type]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
+    n = node.kwarg("n_carried", 0)
+    carried, invariant = list(in_types[1:1 + n]), in_types[1 + n:]
+    for _ in range(4):  # carried types only get less specific, so this settles quickly
+        body = infer_types(node.blocks[0], carried + list(invariant))
+        new = [join(a, b) for a, b in zip(carried, _block_results(body)[1:])]
+        if new == carried:
+            return (body,), tuple(carried)
+        carried = new
+    carried = [AnyType() for _ in carried]
+    return (infer_types(node.blocks[0], carried + list(invariant)),), tuple(carried)
+
+
+_CONTROL_RULES = {"if": _if_rule, "loop": _loop_rule}
 
 
 def infer_types(graph: Graph, input_types: Sequence[Type] | None = None) -> Graph:
@@ -30,6 +59,11 @@ def infer_types(graph: Graph, input_types: Sequence[Type] | None = None) -> Grap
         node = g.node(nid)
         op = get_op(node.op)
         if node.op in ("input", "param", "output"):
+            continue
+        if node.op in _CONTROL_RULES:
+            in_types = [g.value_type(ref) for ref in g.inputs(nid)]
+            blocks, types = _CONTROL_RULES[node.op](node, in_types)
+            g.set_node(nid, dataclasses.replace(node, blocks=blocks, types=types))
             continue
         if node.op == "constant":
             name = node.kwarg("name")

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from runtime.module import ScriptModule
+
 from .. import _state
 
 __all__ = ["Module", "IncompatibleKeys", "is_constant"]
@@ -79,7 +81,7 @@ class Module:
                 return
             self._remove(name)
             self._parameters[name] = value
-        elif isinstance(value, Module):
+        elif isinstance(value, (Module, ScriptModule)):
             self._check_init()
             self._remove(name)
             self._modules[name] = value
@@ -151,8 +153,11 @@ class Module:
         memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            if child is not None:
-                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+            path = f"{prefix}.{name}" if prefix else name
+            if isinstance(child, ScriptModule):
+                yield from child.named_modules(path)
+            elif child is not None:
+                yield from child.named_modules(memo, path)
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
@@ -204,7 +209,7 @@ class Module:
                 if value is not None:
                     out[dot + name] = value
             for name, value in mod._buffers.items():
-                if value is not None and name not in mod._non_persistent:
+                if value is not None and name not in getattr(mod, "_non_persistent", ()):
                     out[dot + name] = value
         return out
 
@@ -221,7 +226,7 @@ class Module:
                 if value is not None:
                     own[dot + name] = (mod, "_parameters", name)
             for name, value in mod._buffers.items():
-                if value is not None and name not in mod._non_persistent:
+                if value is not None and name not in getattr(mod, "_non_persistent", ()):
                     own[dot + name] = (mod, "_buffers", name)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -1,0 +1,147 @@
+"""Read program text (what the printer writes and archives store) back into graphs.
+
+This is the only way stored program text comes back: it is parsed with ``ast`` and compiled by
+:class:`~ir.frontend.compiler.Compiler` with a resolver that knows nothing but ``np`` (registered
+functions only), ``ops``, the module's own parameters under ``self``, and ``CONSTANTS``.  Nothing
+in the text is ever executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ScriptError
+from ..graph import Graph
+from ..types import Type
+from .compiler import OPS, Compiler, Source
+
+__all__ = ["parse_program", "parse_method", "ProgramResolver"]
+
+MAX_PROGRAM_CHARS = 50_000_000
+MAX_NESTING = 100
+
+
+class _State:
+    """``self`` and ``self.<submodule>`` in program text."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+
+class _Constants:
+    """``CONSTANTS`` in program text."""
+
+
+class ProgramResolver:
+    """Resolves program text names: ``np``, ``ops``, ``math`` constants, ``self.<state>``, ``CONSTANTS``.
+
+    Parameters
+    ----------
+    state : mapping of qualified name -> Type
+        The module's parameters and buffers (``fc.weight``) and their types.
+    constants : mapping of name -> np.ndarray
+        The program's constant table.
+    """
+
+    def __init__(self, state: Mapping[str, Type], constants: Mapping[str, np.ndarray]) -> None:
+        self.state = dict(state)
+        self.constants = dict(constants)
+        self._prefixes = {name.rsplit(".", i)[0] + "." for name in state for i in range(1, name.count(".") + 1)}
+        self.globals = {"np": np, "ops": OPS, "math": math, "CONSTANTS": _Constants()}
+
+    def lookup(self, name: str) -> Any:
+        return self.globals[name]
+
+    def attribute(self, compiler: Compiler, obj: Any, name: str, node: ast.AST) -> Any:
+        if isinstance(obj, _State) and name == "__getitem_static__":
+            return lambda index: self._item(compiler, obj, index, node)
+        if isinstance(obj, _State):
+            qualified = obj.prefix + name
+            if qualified in self.state:
+                return compiler.param(qualified, self.state[qualified])
+            if qualified + "." in self._prefixes:
+                return _State(qualified + ".")
+            raise compiler.error(node, f"the module has no parameter or submodule {qualified!r}")
+        if isinstance(obj, _Constants):
+            if name not in self.constants:
+                raise compiler.error(node, f"unknown constant {name!r}")
+            return compiler.named_constant(name, self.constants[name])
+        return NotImplemented
+
+    def _item(self, compiler: Compiler, obj: _State, index: Any, node: ast.AST) -> Any:
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise compiler.error(node, f"submodules are indexed by non-negative constants, not {index!r}")
+        return self.attribute(compiler, obj, str(index), node)
+
+    def call(self, compiler: Compiler, callee: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        return NotImplemented
+
+
+def _check_depth(tree: ast.AST) -> None:
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ScriptError(f"program text nests deeper than {MAX_NESTING} levels")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def parse_program(
+    text: str,
+    state: Mapping[str, Type],
+    constants: Mapping[str, np.ndarray] | None = None,
+    input_types: Mapping[str, Sequence[Type] | None] | None = None,
+    filename: str = "<program>",
+) -> dict[str, Graph]:
+    """Compile program text into one graph per method (``def name(self, ...)`` at top level).
+
+    Raises :class:`~ir.errors.ScriptError` for anything that is not a well-formed program of
+    registered ops over this module's state.
+
+    Examples
+    --------
+    >>> from ir.types import TensorType
+    >>> graphs = parse_program("def forward(self, x):\\n    return np.exp(x) + self.b\\n",
+    ...                        {"b": TensorType.of("float32", (3,))})
+    >>> [n.op for _, n in graphs["forward"].nodes()]
+    ['input', 'exp', 'param', 'add', 'output']
+    """
+    if len(text) > MAX_PROGRAM_CHARS:
+        raise ScriptError(f"program text of {len(text)} characters is larger than the limit {MAX_PROGRAM_CHARS}")
+    try:
+        tree = ast.parse(text, filename=filename)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ScriptError(f"program text in {filename} is not valid Python: {exc}") from None
+    _check_depth(tree)
+    resolver = ProgramResolver(state, constants or {})
+    lines = text.splitlines()
+    graphs: dict[str, Graph] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.FunctionDef):
+            raise ScriptError(f"{filename}:{getattr(stmt, 'lineno', '?')}: only method definitions may appear at "
+                              f"the top level of program text, found {type(stmt).__name__}")
+        if stmt.name in graphs:
+            raise ScriptError(f"{filename}:{stmt.lineno}: method {stmt.name!r} is defined twice")
+        if not stmt.args.args or stmt.args.args[0].arg != "self":
+            raise ScriptError(f"{filename}:{stmt.lineno}: method {stmt.name!r} must take self first")
+        graphs[stmt.name] = parse_method(stmt, resolver, lines, filename,
+                                         (input_types or {}).get(stmt.name))
+    return graphs
+
+
+def parse_method(fn: ast.FunctionDef, resolver: ProgramResolver, lines: list[str], filename: str,
+                 input_types: Sequence[Type] | None = None) -> Graph:
+    """Compile one method of program text."""
+    source = Source(filename, 0, lines, fn.name, resolver, self_obj=_State(""))
+    for arg in fn.args.args:
+        if arg.annotation is not None:
+            raise ScriptError(f"{filename}:{fn.lineno}: program text carries no annotations")
+    try:
+        return Compiler().compile_method(fn, source, input_types=input_types)
+    except RecursionError:
+        raise ScriptError(f"{filename}:{fn.lineno}: program text nests too deeply") from None

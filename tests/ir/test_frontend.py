@@ -1,0 +1,124 @@
+"""The frontend's safety line: unsupported and hostile constructs, in user code and in program text."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+
+import numpy as np
+import pytest
+
+import tracer
+from ir import ScriptError, TensorType
+from ir.frontend import parse_program
+
+# (id, body of `def f(x):`, words the message must contain)
+HOSTILE = [
+    ("lambda", "return (lambda v: v)(x)", "'lambda'"),
+    ("try", "try:\n    y = x\nexcept Exception:\n    y = x\nreturn y", "'try'"),
+    ("with", "with open('f') as fh:\n    pass\nreturn x", "'with'"),
+    ("generator", "return sum(v for v in x)", "generator expression"),
+    ("listcomp", "return [v for v in range(3)]", "list comprehension"),
+    ("global", "global G\nreturn x", "'global'"),
+    ("assert", "assert x.sum() > 0\nreturn x", "assert on array values"),
+    ("star-args", "return np.add(*[x, x])", "*args"),
+    ("star-kwargs", "return np.sum(x, **{'axis': 0})", "**kwargs"),
+    ("dunder-import", "return __import__('os').system('echo pwned')", "'__import__'"),
+    ("open", "return open('/etc/passwd').read()", "'open'"),
+    ("eval", "return eval('x')", "'eval'"),
+    ("exec", "exec('y = 1')\nreturn x", "'exec'"),
+    ("getattr", "return getattr(np, 'load')('w.npy')", "'getattr'"),
+    ("dunder-attribute", "return x.__class__", "'__class__'"),
+    ("dunder-chain", "return ().__class__.__bases__", "dunder attribute"),
+    ("dict", "return {'a': x}", "dict"),
+    ("set", "return {1, 2}", "set"),
+    ("nested-def", "def g(v):\n    return v\nreturn g(x)", "nested def"),
+    ("class", "class K:\n    pass\nreturn x", "class definition"),
+    ("import", "import os\nreturn x", "import"),
+    ("del", "y = x\ndel y\nreturn x", "'del'"),
+    ("raise", "raise ValueError('no')", "'raise'"),
+    ("yield", "yield x", "yield"),
+    ("fstring", "s = f'{x}'\nreturn x", "f-string"),
+    ("walrus", "return (y := x)", "walrus"),
+    ("setitem", "x[0] = 1.0\nreturn x", "assignment into an array"),
+    ("setattr", "x.k = 1\nreturn x", "assignment to an attribute"),
+    ("return-in-loop", "for i in range(3):\n    return x\nreturn x", "return inside a loop"),
+    ("for-over-array", "for v in x:\n    pass\nreturn x", "for loop over an array"),
+    ("while-else", "while x.sum() > 0:\n    x = x - 1\nelse:\n    x = x\nreturn x", "while ... else"),
+    ("numpy-fft", "return np.fft.fft(x)", "fft"),
+    ("numpy-load", "return np.load('weights.npy')", "np.load"),
+    ("numpy-internals", "return np.lib.stride_tricks.as_strided(x, (2,), (0,))", "as_strided"),
+    ("print", "print(x)\nreturn x", "print()"),
+    ("array-method", "x.tofile('out.bin')\nreturn x", "tofile"),
+    ("match", "match x:\n    case _:\n        pass\nreturn x", "match"),
+    ("huge-constant", "return x * (10 ** 10 ** 10)", "too large"),
+]
+
+
+def _user_function(tmp_path, body: str, name: str):
+    path = tmp_path / f"user_{name.replace('-', '_')}.py"
+    path.write_text("import numpy as np\nG = 1\n\n\ndef f(x):\n" + textwrap.indent(body, "    ") + "\n")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.f, path
+
+
+@pytest.mark.parametrize("case_id, body, words", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_user_code_construct_is_a_script_error_naming_it_and_the_line(tmp_path, case_id, body, words):
+    fn, path = _user_function(tmp_path, body, case_id)
+    with pytest.raises(ScriptError) as info:
+        tracer.script(fn)
+    message = str(info.value)
+    assert words in message, message
+    assert f"{path}:" in message, "names the file and line"
+    first_bad = message.split("\n")
+    assert len(first_bad) >= 2 and first_bad[1].strip(), "shows the offending line's text"
+    assert first_bad[1].strip() in path.read_text(), message
+
+
+@pytest.mark.parametrize("case_id, body, words", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_program_text_construct_is_refused_without_running_anything(case_id, body, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = "def forward(self, x):\n" + textwrap.indent(body, "    ") + "\n"
+    with pytest.raises(ScriptError) as info:
+        parse_program(text, {"w": TensorType.of("float32", (3,))})
+    assert "<program>" in str(info.value)
+    assert list(tmp_path.iterdir()) == [], "nothing was written or run"
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("import os\n", "only method definitions"),
+        ("x = 1\n", "only method definitions"),
+        ("def forward(self, x):\n    return x\ndef forward(self, x):\n    return x\n", "defined twice"),
+        ("def forward(x):\n    return x\n", "self first"),
+        ("def forward(self, x: int):\n    return x\n", "annotations"),
+        ("def forward(self, x):\n    return self.secret\n", "no parameter or submodule"),
+        ("def forward(self, x):\n    return CONSTANTS.c9\n", "unknown constant"),
+        ("def forward(self, x):\n    return self.__dict__\n", "dunder"),
+        ("def forward(self, x):\n    return ops.frobnicate(x)\n", "unknown op"),
+        ("def forward(self, x):\n    return np.__builtins__\n", "dunder"),
+        ("def forward(self, x)\n    return x\n", "not valid Python"),
+        ("def forward(self, x):\n    return " + "(" * 300 + "x" + ")" * 300 + "\n", "nest"),
+        ("\x00", "not valid Python"),
+    ],
+)
+def test_malformed_or_hostile_program_text(text, words):
+    with pytest.raises(ScriptError, match=words):
+        parse_program(text, {"w": TensorType.of("float32", (3,))})
+
+
+def test_program_text_reads_state_constants_and_registered_ops():
+    text = (
+        "def forward(self, x, k=2):\n"
+        "    h = ops.erf(x) * self.enc.layers[1].w + CONSTANTS.c0\n"
+        "    return np.sum(h, axis=-1, keepdims=True) * k\n"
+    )
+    graphs = parse_program(text, {"enc.layers.1.w": TensorType.of("float32", (3,))},
+                           {"c0": np.ones(3, np.float32)})
+    from runtime.interpreter import run_graph
+
+    out = run_graph(graphs["forward"], [np.zeros((2, 3), np.float32)], {"enc.layers.1.w": np.ones(3, np.float32)})
+    np.testing.assert_array_equal(out, np.full((2, 1), 6.0, np.float32))
