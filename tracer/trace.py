@@ -405,9 +405,11 @@ def _check_input(value: Any, i: int) -> Any:
         return value
     if isinstance(value, (bool, int, float)):
         return value
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, np.ndarray) for v in value):
+        return type(value)(_check_input(v, i) for v in value)  # tuple[...] / list[np.ndarray] arguments
     raise TracingError(
-        f"example input {i} is a {type(value).__name__}; example inputs are np.ndarrays or Python "
-        "int/float/bool scalars"
+        f"example input {i} is a {type(value).__name__}; example inputs are np.ndarrays, Python "
+        "int/float/bool scalars, or tuples/lists of arrays"
     )
 
 

@@ -260,9 +260,13 @@ class Compiler:
                         arg_node = fn.args.args[i + first].annotation
                         ann = self._static_annotation(arg_node) if arg_node is not None else None
                     t = annotation_type(ann)
+                    if t is None and getattr(ann, "__origin__", None) is list:
+                        raise self.error(fn, f"argument {pname!r} is a list of unknown length",
+                                         "pass example_inputs so its length is known, or use tuple[...]")
                     if t is None:
                         raise self.error(fn, f"unsupported annotation {ann!r} of argument {pname!r}",
-                                         "use np.ndarray, int, float, bool, tuple[...] or Optional[...]")
+                                         "use np.ndarray, int, float, bool, tuple[...], list[np.ndarray] "
+                                         "or Optional[...]")
                 default = _MISSING
                 if defaults and pname in defaults:
                     default = defaults[pname]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
 import numpy as np
 
-from ..types import Dim, ScalarType, TensorType, TupleType
+from ..types import Dim, ScalarType, TensorType, TupleType, join
 from .registry import OpKind, defop
 from .rules import broadcast_shapes, static_int
 
@@ -28,6 +29,8 @@ def _getitem_rule(a, index):
         i = static_int(index)
         if isinstance(i, int) and -len(a.elements) <= i < len(a.elements):
             return a.elements[i]
+        if isinstance(index, ScalarType) and index.kind == "int" and a.elements:
+            return functools.reduce(join, a.elements)  # an index known only at run time
         raise IndexError(f"tuple index {index} out of range for {a}")
     if not isinstance(a, TensorType):
         raise TypeError("indexing needs an array")

@@ -169,3 +169,18 @@ def test_script_errors_are_script_errors_and_value_errors():
         tracer.script(f)
     with pytest.raises(tracer.ScriptError, match="pass an instance"):
         tracer.script(Acceptance)
+
+
+def test_list_of_arrays_argument_needs_example_inputs():
+    def total(xs: list[np.ndarray], w: float = 1.0):
+        acc = xs[0] * 0.0
+        for k in range(len(xs)):
+            acc = acc + xs[k] * w
+        return acc
+
+    with pytest.raises(tracer.ScriptError, match="example_inputs"):
+        tracer.script(total)
+    xs = [f32(3), f32(3), f32(3)]
+    sf = tracer.script(total, (xs,))
+    np.testing.assert_array_equal(sf(xs), total(xs))
+    np.testing.assert_array_equal(sf(xs, 2.0), total(xs, 2.0))
