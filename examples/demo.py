@@ -30,8 +30,10 @@ def main() -> None:
     print(sm.graph)
     x3 = np.random.default_rng(1).standard_normal((3, 64), dtype=np.float32)
     out = sm(x3)
-    assert np.array_equal(out, m(x3)), "traced program must equal eager"
-    print(f"ran at batch 3: output {out.shape} {out.dtype}, equal to eager bit for bit")
+    # the interpreter equals eager bit for bit; compiled (numba) code is within rtol 1e-5
+    np.testing.assert_allclose(out, m(x3), rtol=1e-5, atol=1e-6)
+    diff = float(np.abs(out - m(x3)).max())
+    print(f"ran at batch 3: output {out.shape} {out.dtype}, largest difference from eager {diff:.1e}")
     print(f"backend: {sm.backend}; parameters: {sum(p.size for p in sm.parameters())}")
 
 

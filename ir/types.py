@@ -29,6 +29,7 @@ __all__ = [
     "SHORT_NAMES",
     "short_name",
     "parse_dtype",
+    "parse_type",
     "type_of",
     "join",
 ]
@@ -183,3 +184,62 @@ def join(a: Type, b: Type) -> Type:
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
         return TupleType(tuple(join(x, y) for x, y in zip(a.elements, b.elements)))
     return AnyType()
+
+
+def parse_type(text: str) -> Type:
+    """The type printed as ``text`` (inverse of ``str(type)``); ``ValueError`` if malformed.
+
+    >>> parse_type("f32[B, ?, 64]")
+    TensorType(dtype=dtype('float32'), shape=('B', None, 64))
+    >>> str(parse_type("tuple[i64[*], int]"))
+    'tuple[i64[*], int]'
+    """
+    if not isinstance(text, str) or len(text) > 10_000:
+        raise ValueError("a type is a short string")
+    t, rest = _parse_type(text.strip(), 0)
+    if rest.strip():
+        raise ValueError(f"unexpected {rest!r} after a type in {text!r}")
+    return t
+
+
+def _parse_type(s: str, depth: int) -> tuple[Type, str]:
+    if depth > 16:
+        raise ValueError("type nests too deeply")
+    for kind in ("int", "float", "bool", "none"):
+        nxt = s[len(kind):len(kind) + 1]
+        if s.startswith(kind) and not nxt.isalnum() and nxt != "[":
+            return ScalarType(kind), s[len(kind):]
+    if s.startswith("tuple["):
+        s = s[6:]
+        elems = []
+        while not s.startswith("]"):
+            t, s = _parse_type(s.lstrip(), depth + 1)
+            elems.append(t)
+            s = s.lstrip()
+            if s.startswith(","):
+                s = s[1:].lstrip()
+            elif not s.startswith("]"):
+                raise ValueError("bad tuple type")
+        return TupleType(tuple(elems)), s[1:]
+    head, bracket, rest = s.partition("[")
+    if not bracket:
+        if s.startswith("?"):
+            return AnyType(), s[1:]
+        raise ValueError(f"bad type {s[:40]!r}")
+    dtype = None if head == "?" else parse_dtype(head)
+    body, close, rest = rest.partition("]")
+    if not close:
+        raise ValueError("unclosed '[' in a type")
+    if body.strip() == "*":
+        return TensorType(dtype, None), rest
+    dims: list[Dim] = []
+    for part in (p.strip() for p in body.split(",")) if body.strip() else ():
+        if part == "?":
+            dims.append(None)
+        elif part.isdigit() and len(part) < 19:
+            dims.append(int(part))
+        elif part.isidentifier():
+            dims.append(part)
+        else:
+            raise ValueError(f"bad dimension {part[:20]!r}")
+    return TensorType(dtype, tuple(dims)), rest

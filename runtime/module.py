@@ -18,6 +18,7 @@ import numpy as np
 from ir import Graph, print_code
 
 from .backends import Executor, backend_names, default_backend, make_executor
+from .devices import DeviceLike, device, device_of, resolve, to_device, to_host
 from .interpreter import python_method_key
 
 __all__ = ["ScriptModule", "ScriptFunction"]
@@ -58,6 +59,7 @@ class ScriptModule:
         d["training"] = training
         d["_example_inputs"] = dict(example_inputs or {})
         d["_python_methods"] = {}  # @tracer.ignore methods by qualified name (programs call them)
+        d["_unused_methods"] = set()  # @tracer.unused methods: stubs that raise
         d["backend"] = default_backend()
 
     # -- attributes -------------------------------------------------------------------------------
@@ -68,6 +70,8 @@ class ScriptModule:
                 return d[table][name]
         if name in d.get("_methods", ()):
             return _BoundMethod(self, name)
+        if name in d.get("_unused_methods", ()):
+            return _unused_stub(name)
         raise AttributeError(f"{d.get('_type_name', 'ScriptModule')!r} (ScriptModule) has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -133,8 +137,42 @@ class ScriptModule:
             dot = f"{prefix}." if prefix else ""
             for table in ("_parameters", "_buffers"):
                 for name, value in mod.__dict__[table].items():
-                    state[dot + name] = value
+                    state[dot + name] = value if isinstance(value, np.ndarray) else to_host(value)
         return state
+
+    # -- devices, saving, pickling ---------------------------------------------------------------
+    @property
+    def device(self) -> device:
+        """The device of this module's arrays (``cpu`` when it has none)."""
+        for _, array in self._named("_parameters"):
+            return device_of(array)
+        for _, array in self._named("_buffers"):
+            return device_of(array)
+        return device("cpu")
+
+    def to(self, target: DeviceLike) -> ScriptModule:
+        """Move every parameter and buffer to ``target``; returns ``self``.
+
+        Raises ``tracer.DeviceError`` when the device does not exist on this machine.
+        """
+        dev = resolve(str(device(target)), None)
+        for mod in self.modules():
+            for table in ("_parameters", "_buffers"):
+                entries = mod.__dict__[table]
+                for name, value in list(entries.items()):
+                    entries[name] = to_device(to_host(value), dev)
+        return self
+
+    def save(self, f: Any, _extra_files: dict[str, Any] | None = None) -> None:
+        """Same as ``tracer.save(self, f, _extra_files)``."""
+        from .archive import save
+
+        save(self, f, _extra_files)
+
+    def __reduce__(self) -> tuple:
+        from .archive import load_bytes, save_bytes
+
+        return (load_bytes, (save_bytes(self),))
 
     # -- program ----------------------------------------------------------------------------------
     @property
@@ -215,6 +253,14 @@ class ScriptModule:
         lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
         head = f"ScriptModule(original_name={self._type_name}"
         return head + (")" if not lines else "\n  " + "\n  ".join(lines) + "\n)")
+
+
+def _unused_stub(name: str) -> Any:
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"method {name!r} was marked @tracer.unused and is only a stub in this module")
+
+    stub.__name__ = name
+    return stub
 
 
 class _BoundMethod:

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from tracer import functional as F
+from tracer.dispatch import call_op
+
 rng = np.random.default_rng(1234)
 
 
@@ -142,6 +145,8 @@ for _name in ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "
         if _name in _DOMAIN:
             _ints = i32(5, lo=0, hi=1) if _gen is unit32 else i32(5, lo=1, hi=3)
         sample(_name, lambda x, _uf=_uf: _uf(x), _ints, id=f"{_name}-int")
+sample("trunc_div", lambda x, y: call_op("trunc_div", x, y), i32(3, 4), nz_i32(4))
+sample("trunc_div", lambda x, y: call_op("trunc_div", x, y), f32(3, 4), pos32(4), id="trunc_div-float")
 sample("isnan", lambda x: np.isnan(x), np.array([np.nan, 1.0, -np.inf], np.float32), id="isnan-nan")
 
 sample("where", lambda c, x, y: np.where(c, x, y), b(3, 4), f32(3, 4), f32(4))
@@ -251,8 +256,6 @@ error("astype", lambda x: x.astype("not-a-dtype"), f32(3), match="dtype")
 error("take", lambda x, i: np.take(x, i, axis=0), f32(3, 2), i64(2, lo=5, hi=6), match="take")
 
 # -- nn ops (what NumPy lacks; reached through tracer.functional / tracer.dispatch.call_op) ------------
-from tracer import functional as F  # noqa: E402
-from tracer.dispatch import call_op  # noqa: E402
 
 sample("erf", lambda x: call_op("erf", x), f32(4, 5) * 3, other=(f32(2, 5),))
 sample("erf", lambda x: F.gelu(x), f64(6), id="erf-gelu-f64")

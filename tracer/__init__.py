@@ -18,6 +18,8 @@ from ir.errors import (
     TracingCheckError,
     TracingError,
 )
+from runtime.archive import ArchiveInfo, inspect, load, save
+from runtime.devices import device
 from runtime.module import ScriptFunction, ScriptModule
 
 from . import functional, nn
@@ -32,6 +34,7 @@ _runtime_module.call_hook = _trace_call
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchiveInfo",
     "DeviceError",
     "Module",
     "ScriptError",
@@ -42,10 +45,14 @@ __all__ = [
     "TracerWarning",
     "TracingCheckError",
     "TracingError",
+    "device",
     "export",
     "functional",
     "ignore",
+    "inspect",
+    "load",
     "nn",
+    "save",
     "script",
     "trace",
     "unused",

@@ -374,6 +374,8 @@ def script(obj: Any, example_inputs: Any = None) -> ScriptModule:
                 methods[name] = _compile_method(ctx, attr, obj, None, name)
         sm = build_module(obj, methods, {"forward": inputs} if inputs is not None else None)
         sm.__dict__["_python_methods"] = dict(ctx.python_methods)
+        sm.__dict__["_unused_methods"] = {n for n in dir(type(obj))
+                                          if marker(inspect.getattr_static(type(obj), n, None)) == "unused"}
         return sm
     if isinstance(obj, types.FunctionType):
         ctx = _Context(None)

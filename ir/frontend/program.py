@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ScriptError
 from ..graph import Graph
+from ..ops import get_op
 from ..types import Type
 from .compiler import OPS, Compiler, Source
 
@@ -37,6 +38,13 @@ class _Constants:
     """``CONSTANTS`` in program text."""
 
 
+class _Unused:
+    """``self.<name>`` for a method saved as an ``@tracer.unused`` stub."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class ProgramResolver:
     """Resolves program text names: ``np``, ``ops``, ``math`` constants, ``self.<state>``, ``CONSTANTS``.
 
@@ -48,8 +56,10 @@ class ProgramResolver:
         The program's constant table.
     """
 
-    def __init__(self, state: Mapping[str, Type], constants: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, state: Mapping[str, Type], constants: Mapping[str, np.ndarray],
+                 unused: Sequence[str] = ()) -> None:
         self.state = dict(state)
+        self.unused = set(unused)
         self.constants = dict(constants)
         self._prefixes = {name.rsplit(".", i)[0] + "." for name in state for i in range(1, name.count(".") + 1)}
         self.globals = {"np": np, "ops": OPS, "math": math, "CONSTANTS": _Constants()}
@@ -62,6 +72,8 @@ class ProgramResolver:
             return lambda index: self._item(compiler, obj, index, node)
         if isinstance(obj, _State):
             qualified = obj.prefix + name
+            if qualified in self.unused:
+                return _Unused(qualified)
             if qualified in self.state:
                 return compiler.param(qualified, self.state[qualified])
             if qualified + "." in self._prefixes:
@@ -79,6 +91,8 @@ class ProgramResolver:
         return self.attribute(compiler, obj, str(index), node)
 
     def call(self, compiler: Compiler, callee: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if isinstance(callee, _Unused):
+            return compiler.emit(get_op("unused_call"), tuple(args), {**kwargs, "name": callee.name}, node)
         return NotImplemented
 
 
@@ -97,6 +111,7 @@ def parse_program(
     constants: Mapping[str, np.ndarray] | None = None,
     input_types: Mapping[str, Sequence[Type] | None] | None = None,
     filename: str = "<program>",
+    unused: Sequence[str] = (),
 ) -> dict[str, Graph]:
     """Compile program text into one graph per method (``def name(self, ...)`` at top level).
 
@@ -118,7 +133,7 @@ def parse_program(
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ScriptError(f"program text in {filename} is not valid Python: {exc}") from None
     _check_depth(tree)
-    resolver = ProgramResolver(state, constants or {})
+    resolver = ProgramResolver(state, constants or {}, unused)
     lines = text.splitlines()
     graphs: dict[str, Graph] = {}
     for stmt in tree.body:

@@ -43,7 +43,7 @@ _BINARY_OPERATORS = [
     ("add", operator.add, (np.add,), "infix:+"),
     ("sub", operator.sub, (np.subtract,), "infix:-"),
     ("mul", operator.mul, (np.multiply,), "infix:*"),
-    ("truediv", operator.truediv, (np.true_divide,), "infix:/"),
+    ("truediv", operator.truediv, (np.true_divide,), "infix:/"),  # v2: see runtime/upgraders.py
     ("floordiv", operator.floordiv, (np.floor_divide,), "infix://"),
     ("mod", operator.mod, (np.remainder,), "infix:%"),
     ("pow", operator.pow, (np.power,), "infix:**"),
@@ -77,8 +77,11 @@ _UNARY_UFUNCS = [
     np.isnan, np.isinf, np.isfinite, np.signbit,
 ]
 
+#: Ops whose saved behaviour changed; old versions are upgraded on load (runtime/upgraders.py).
+_VERSIONS = {"truediv": 2}
+
 for _name, _fn, _aliases, _spell in _BINARY_OPERATORS:
-    defop(_name, E, infer=elementwise_rule(_fn), numpy=_aliases, spelling=_spell)(
+    defop(_name, E, infer=elementwise_rule(_fn), numpy=_aliases, spelling=_spell, version=_VERSIONS.get(_name, 1))(
         _binary_impl(_fn, _name)
     )
 
@@ -114,3 +117,19 @@ def _clip_rule(a, a_min=None, a_max=None):
 def clip(a, a_min=None, a_max=None):
     """``np.clip(a, a_min, a_max)``; either bound may be ``None``."""
     return np.clip(a, a_min, a_max)
+
+
+def _trunc_div(x, y):
+    a, b = np.asarray(x), np.asarray(y)
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.trunc(np.true_divide(x, y))
+        return q.astype(np.result_type(x, y))
+    return np.true_divide(x, y)
+
+
+@defop("trunc_div", E, infer=elementwise_rule(_trunc_div))
+def trunc_div(x, y):
+    """``x / y``, truncating toward zero when both are integers: ``truediv`` as saved by its
+    version 1 (upgraded programs call this; see ``runtime.upgraders``)."""
+    return _trunc_div(x, y)

@@ -53,6 +53,10 @@ def example_of(t: Any) -> Any:
         return _PY_EXAMPLES[t.kind]
     if isinstance(t, AnyType):
         raise _Unknown
+    if isinstance(t, int) and not isinstance(t, bool):
+        return max(-3, min(3, t))  # only the dtype matters: never compute with a real size
+    if isinstance(t, float) and math.isfinite(t) and abs(t) > 3:
+        return math.copysign(3.0, t)
     return t
 
 

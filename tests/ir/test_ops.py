@@ -25,7 +25,8 @@ def _trace(s: Sample) -> tracer.ScriptFunction:
         warnings.simplefilter("error")
         if s.id in _SCRIPTED:
             return tracer.script(s.fn, s.inputs)
-        return tracer.trace(s.fn, s.inputs)
+        # bit-for-bit with eager is the interpreter's contract; numba runs this table in tests/codegen
+        return tracer.trace(s.fn, s.inputs).set_backend("interpreter")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,291 @@
+"""Writing archives: ``save(module, f, extra_files)``.
+
+The same module always gives the same bytes: fixed timestamps and permissions, a fixed entry
+order, canonical JSON, tensors in a fixed traversal order.  Array data is stored uncompressed,
+little-endian, C-ordered, starting at a multiple of 64 bytes.  Saving to a path writes a
+temporary file in the same folder and renames it over the target, so a crash mid-save leaves the
+old file intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import tempfile
+import zipfile
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ir import Graph, SerializationError, print_code, type_of
+from ir.ops import get_op
+
+from ..devices import device_of, to_host
+from ..module import ScriptFunction, ScriptModule
+from .format import (
+    ALIGNMENT,
+    BASE_VERSION,
+    CODE_ENTRY,
+    DATA_DIR,
+    EXTRA_DIR,
+    MAX_NAME,
+    META_ENTRY,
+    VERSION_ENTRY,
+    encode_value,
+)
+
+__all__ = ["save", "save_bytes", "check_extra_name", "program_ops"]
+
+_DATE = (1980, 1, 1, 0, 0, 0)
+_PAD_ID = 0x7061  # a private extra-field id holding alignment padding
+
+
+def check_extra_name(name: Any) -> str:
+    """An extra file's name, refused if it could escape the archive's ``extra/`` folder."""
+    if not isinstance(name, str) or not name:
+        raise SerializationError(f"extra file names must be non-empty strings, got {name!r}")
+    parts = name.split("/")
+    bad = (
+        len(name) > MAX_NAME or name.startswith("/") or "\\" in name or "\x00" in name or ":" in parts[0]
+        or any(p in ("", ".", "..") for p in parts)
+    )
+    if bad:
+        raise SerializationError(
+            f"extra file name {name!r} is not allowed: use a relative path without '..', '.', empty parts, "
+            "backslashes, drive letters or a leading '/'"
+        )
+    return name
+
+
+def program_ops(graphs: dict[str, Graph]) -> dict[str, int]:
+    """Every op the program uses, with this release's version of it."""
+    ops: dict[str, int] = {}
+
+    def visit(g: Graph) -> None:
+        for _, node in g.nodes():
+            op = get_op(node.op)
+            if node.op not in ("input", "output", "param", "constant"):
+                ops[node.op] = op.version
+            for b in node.blocks:
+                visit(b)
+
+    for g in graphs.values():
+        visit(g)
+    return dict(sorted(ops.items()))
+
+
+def _program_tensors(graphs: dict[str, Graph]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+
+    def visit(g: Graph) -> None:
+        for _, node in g.nodes():
+            if node.op == "constant" and node.kwarg("name") is not None:
+                out[node.kwarg("name")] = np.asarray(g.tensors[node.kwarg("name")])
+            for b in node.blocks:
+                visit(b)
+
+    for g in graphs.values():
+        visit(g)
+    return dict(sorted(out.items()))
+
+
+def _refuse_python_calls(graphs: dict[str, Graph]) -> None:
+    def visit(g: Graph) -> None:
+        for _, node in g.nodes():
+            if node.op == "python_call":
+                name = node.kwarg("name")
+                raise SerializationError(
+                    f"cannot save: the program calls method {name!r}, which is marked @tracer.ignore and stays "
+                    "Python code; remove @tracer.ignore so it is compiled, or mark it @tracer.unused"
+                )
+            for b in node.blocks:
+                visit(b)
+
+    for g in graphs.values():
+        visit(g)
+
+
+class _Tensors:
+    """Assigns tensor ids in a fixed order; one id per distinct array object."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.meta: list[dict[str, Any]] = []
+        self._ids: dict[int, int] = {}
+
+    def add(self, array: Any) -> int:
+        tid = self._ids.get(id(array))
+        if tid is not None:
+            return tid
+        dev = str(device_of(array))
+        host = np.asarray(to_host(array))
+        if host.dtype.name not in _SHORT:
+            raise SerializationError(f"cannot save an array of dtype {host.dtype}; supported: {', '.join(_SHORT)}")
+        tid = len(self.arrays)
+        self._ids[id(array)] = tid
+        self.arrays.append(np.ascontiguousarray(host.astype(host.dtype.newbyteorder("<"), copy=False)))
+        self.meta.append({"dtype": _SHORT[host.dtype.name], "shape": list(host.shape), "device": dev})
+        return tid
+
+
+from ir.types import SHORT_NAMES as _SHORT  # noqa: E402
+
+
+def _module_meta(sm: ScriptModule, tensors: _Tensors) -> dict[str, Any]:
+    d = sm.__dict__
+    return {
+        "type": sm._type_name,
+        "training": bool(sm.training),
+        # lists of [name, value] keep the module's own order through JSON
+        "parameters": [[k, tensors.add(v)] for k, v in d["_parameters"].items()],
+        "buffers": [[k, tensors.add(v)] for k, v in d["_buffers"].items()],
+        "constants": [[k, encode_value(v)] for k, v in d["_constants"].items()],
+        "children": [[k, _module_meta(c, tensors)] for k, c in d["_modules"].items()],
+    }
+
+
+def _input_meta(value: Any, tensors: _Tensors) -> Any:
+    if isinstance(value, (np.ndarray, np.generic)):
+        return {"tensor": tensors.add(np.asarray(value))}
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, np.ndarray) for v in value):
+        return {"tensors": [tensors.add(v) for v in value], "list": isinstance(value, list)}
+    return encode_value(value)
+
+
+def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str]) -> dict[str, Any]:
+    graphs = sm.graphs
+    _refuse_python_calls(graphs)
+    ops = program_ops(graphs)
+    module = _module_meta(sm, tensors)
+    constants = {name: tensors.add(arr) for name, arr in _program_tensors(graphs).items()}
+    inputs = {m: [_input_meta(v, tensors) for v in vals] for m, vals in sm.example_inputs.items()}
+    return {
+        "format": "numpy-tracer archive",
+        "producer": _producer(),
+        "kind": "function" if isinstance(sm, ScriptFunction) else "module",
+        "version": max([BASE_VERSION, *ops.values()]),
+        "ops": ops,
+        "methods": {
+            name: {"inputs": [{"name": g.node(n).kwarg("name"), "type": str(g.node(n).types[0])}
+                              for n in g.input_nodes]}
+            for name, g in graphs.items()
+        },
+        "unused_methods": sorted(sm.__dict__.get("_unused_methods", ())),
+        "module": module,
+        "constants": constants,
+        "inputs": inputs,
+        "input_types": {m: [str(type_of(v)) for v in vals] for m, vals in sm.example_inputs.items()},
+        "tensors": tensors.meta,
+        "extra_files": extra,
+    }
+
+
+def _producer() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"numpy-tracer {version('numpy-tracer')}"
+    except Exception:
+        return "numpy-tracer"
+
+
+def _info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_DATE)
+    info.compress_type = zipfile.ZIP_STORED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _write_small(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = _info(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+
+
+def _write_aligned(zf: zipfile.ZipFile, fp: BinaryIO, name: str, array: np.ndarray) -> None:
+    info = _info(name)
+    data = memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
+    zip64 = len(data) > zipfile.ZIP64_LIMIT
+    start = fp.tell() + 30 + len(name.encode("ascii")) + (20 if zip64 else 0) + 4
+    pad = (-start) % ALIGNMENT
+    info.extra = struct.pack("<HH", _PAD_ID, pad) + b"\0" * pad
+    info.file_size = len(data)
+    with zf.open(info, mode="w", force_zip64=zip64) as out:
+        step = 64 * 2**20
+        for i in range(0, len(data), step):
+            out.write(data[i:i + step])
+
+
+def write_archive(fp: BinaryIO, sm: ScriptModule, extra_files: dict[str, Any] | None) -> None:
+    """Write the archive of ``sm`` to the seekable binary file ``fp``."""
+    extra: dict[str, bytes] = {}
+    for name, value in (extra_files or {}).items():
+        check_extra_name(name)
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise SerializationError(f"extra file {name!r} must be str or bytes, got {type(value).__name__}")
+        extra[name] = bytes(value)
+    tensors = _Tensors()
+    meta = _meta(sm, tensors, sorted(extra))
+    code = "\n".join(print_code(g) for g in sm.graphs.values())
+    with zipfile.ZipFile(fp, mode="w", allowZip64=True) as zf:
+        _write_small(zf, VERSION_ENTRY, f"{meta['version']}\n".encode("ascii"))
+        _write_small(zf, META_ENTRY, json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii"))
+        _write_small(zf, CODE_ENTRY, code.encode("utf-8"))
+        for tid, array in enumerate(tensors.arrays):
+            _write_aligned(zf, fp, f"{DATA_DIR}{tid}", array)
+        for name in sorted(extra):
+            _write_small(zf, EXTRA_DIR + name, extra[name])
+
+
+def save(sm: Any, f: Any, _extra_files: dict[str, Any] | None = None) -> None:
+    """Save ``sm`` (a ScriptModule or ScriptFunction) to a path or a writable binary file."""
+    if not isinstance(sm, ScriptModule):
+        raise TypeError(
+            f"tracer.save needs a ScriptModule or ScriptFunction, got {type(sm).__name__}; "
+            "capture it first with tracer.trace(model, example_inputs) or tracer.script(model)"
+        )
+    if isinstance(f, (str, os.PathLike)):
+        _save_path(sm, os.fspath(f), _extra_files)
+        return
+    if not (hasattr(f, "write") and hasattr(f, "flush")):
+        raise TypeError(f"f must be a path or a binary file object with write() and flush(), got {type(f).__name__}")
+    with tempfile.TemporaryFile() as tmp:
+        write_archive(tmp, sm, _extra_files)
+        tmp.seek(0)
+        shutil.copyfileobj(tmp, f, 16 * 2**20)
+    f.flush()
+
+
+def _save_path(sm: ScriptModule, path: str, extra: dict[str, Any] | None) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: folder {folder!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".tracer-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w+b") as fp:
+            write_archive(fp, sm, extra)
+            fp.flush()
+            os.fsync(fp.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_bytes(sm: ScriptModule, extra: dict[str, Any] | None = None) -> bytes:
+    """The archive of ``sm`` as bytes (what pickling a ScriptModule carries)."""
+    buf = io.BytesIO()
+    write_archive(buf, sm, extra)
+    return buf.getvalue()
