@@ -1,0 +1,1 @@
+"""Benchmarks: python -m benchmarks (model zoo), python -m benchmarks.archive (save/load)."""
