@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tracer
+from tests.script_models import EncoderBlock  # the hand-written attention block, shared
 from tracer import functional as F
 from tracer import nn
 
@@ -27,33 +28,6 @@ class CNN(nn.Module):
         h = F.relu(self.conv2(h))
         h = h.reshape(h.shape[0], -1)
         return F.log_softmax(self.fc(h), dim=-1)
-
-
-class EncoderBlock(nn.Module):
-    """Attention written out by hand: np.split, reshape/transpose with sizes read from x.shape."""
-
-    def __init__(self, d=32, heads=4):
-        super().__init__()
-        self.heads = heads
-        self.ln1 = nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        self.ln2 = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, 4 * d)
-        self.fc2 = nn.Linear(4 * d, d)
-        self.act = nn.GELU()
-
-    def forward(self, x):
-        B, T, D = x.shape
-        h = self.heads
-        q, k, v = np.split(self.qkv(self.ln1(x)), 3, axis=-1)
-        q = q.reshape(B, T, h, D // h).transpose(0, 2, 1, 3)
-        k = k.reshape(B, T, h, D // h).transpose(0, 2, 1, 3)
-        v = v.reshape(B, T, h, D // h).transpose(0, 2, 1, 3)
-        att = F.softmax(q @ k.transpose(0, 1, 3, 2) / (D // h) ** 0.5, dim=-1)
-        y = (att @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
-        x = x + self.out(y)
-        return x + self.fc2(self.act(self.fc1(self.ln2(x))))
 
 
 class MHABlock(nn.Module):
