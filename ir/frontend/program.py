@@ -23,7 +23,7 @@ from .compiler import OPS, Compiler, Source
 
 __all__ = ["parse_program", "parse_method", "ProgramResolver"]
 
-MAX_PROGRAM_CHARS = 50_000_000
+MAX_PROGRAM_CHARS = 16 * 2**20
 MAX_NESTING = 100
 
 

@@ -35,8 +35,8 @@ ALIGNMENT = 64
 
 # Limits that a hostile archive cannot push the reader past.
 MAX_ENTRIES = 1_000_000
-MAX_META_BYTES = 256 * 2**20
-MAX_CODE_BYTES = 64 * 2**20
+MAX_META_BYTES = 64 * 2**20  # parsed JSON takes ~10x its size in memory
+MAX_CODE_BYTES = 16 * 2**20  # an AST takes ~20x its source in memory
 MAX_EXTRA_BYTES = 2**31
 MAX_DIMS = 32
 MAX_NAME = 1024
