@@ -86,6 +86,35 @@ class EncoderBlock(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
+class Block(nn.Module):
+    """The README's block with a buffer: LayerNorm, GELU MLP, residual (archive and CLI tests)."""
+
+    def __init__(self, d: int = 16) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, 4 * d)
+        self.proj = nn.Linear(4 * d, d)
+        self.scale = 0.5
+        self.register_buffer("steps", np.arange(3, dtype=np.int64))
+
+    def forward(self, x):
+        h = F.gelu(self.fc(self.ln(x)))
+        return x + self.scale * self.proj(h)
+
+
+class TwoInTwoOut(nn.Module):
+    """Two inputs, two outputs (archive and CLI tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(6, 4)
+        self.b = nn.Linear(3, 4)
+
+    def forward(self, x, y):
+        h = F.relu(self.a(x)) + self.b(y)
+        return F.softmax(h, dim=-1), h.sum(axis=-1)
+
+
 def clamp_steps(x, limit: float = 4.0):
     """while with break and continue, and an early return."""
     if x.max() > 100.0:

@@ -37,6 +37,7 @@ from ir.types import parse_type
 
 from ..devices import MapLocation, resolve, to_device
 from ..module import ScriptFunction, ScriptModule
+from ..progress import progress
 from ..upgraders import upgrade
 from .format import (
     BASE_VERSION,
@@ -330,6 +331,8 @@ class _Loader:
         self.map_location = map_location
         self.arrays: dict[int, Any] = {}
         self.devices: dict[str, Any] = {}
+        # a line on a terminal while arrays materialize; erased once every tensor is in
+        self.progress = progress(f"loading {ar.where}", total=len(self.table), unit="tensors")
 
     def tensor(self, tid: Any, where: str) -> Any:
         _expect(tid, int, where)
@@ -347,6 +350,7 @@ class _Loader:
                 except DeviceError:
                     raise
             self.arrays[tid] = to_device(array, dev)
+            self.progress.advance()
         return self.arrays[tid]
 
     def module(self, m: Any, where: str, depth: int = 0) -> ScriptModule:

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import tracer
-from tests.script_models import Acceptance, ElmanRNN, EncoderBlock, f32
-from tracer import functional as F
+from tests.script_models import Acceptance, ElmanRNN, EncoderBlock, TwoInTwoOut, f32
 from tracer import nn
 
 CHILD = textwrap.dedent(
@@ -42,17 +41,6 @@ def run_fresh(tmp_path, sm, args) -> tuple:
     assert done.returncode == 0, done.stderr
     out = np.load(tmp_path / "out.npz")
     return tuple(out[f"arr_{i}"] for i in range(len(out.files)))
-
-
-class TwoInTwoOut(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(6, 4)
-        self.b = nn.Linear(3, 4)
-
-    def forward(self, x, y):
-        h = F.relu(self.a(x)) + self.b(y)
-        return F.softmax(h, dim=-1), h.sum(axis=-1)
 
 
 def _close(got, want):

@@ -16,25 +16,10 @@ import pytest
 
 import tracer
 from runtime.archive.format import ALIGNMENT
-from tests.script_models import Acceptance, WithMethods, f32
-from tracer import functional as F
+from tests.script_models import Acceptance, Block, WithMethods, f32
 from tracer import nn
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "fixtures"
-
-
-class Block(nn.Module):
-    def __init__(self, d=16):
-        super().__init__()
-        self.ln = nn.LayerNorm(d)
-        self.fc = nn.Linear(d, 4 * d)
-        self.proj = nn.Linear(4 * d, d)
-        self.scale = 0.5
-        self.register_buffer("steps", np.arange(3, dtype=np.int64))
-
-    def forward(self, x):
-        h = F.gelu(self.fc(self.ln(x)))
-        return x + self.scale * self.proj(h)
 
 
 X = f32(4, 16)
