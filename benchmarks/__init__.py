@@ -1,1 +1,2 @@
-"""Benchmarks: python -m benchmarks (model zoo), python -m benchmarks.archive (save/load)."""
+"""Benchmarks: ``python -m benchmarks`` (the model zoo on every backend, see ``benchmarks.run``),
+``python -m benchmarks.archive`` (save/load), ``python -m benchmarks.accuracy`` (float32 exp/tanh/erf)."""

@@ -32,6 +32,7 @@ class Executor(Protocol):
 # name -> (dotted "module:attribute" of the factory, module whose presence makes it available)
 _REGISTRY: dict[str, tuple[str, str | None]] = {
     "interpreter": ("runtime.interpreter:Program", None),
+    "numba": ("runtime.compiled:NumbaExecutor", "numba"),
 }
 _FACTORIES: dict[str, Callable[[Graph], Executor]] = {}
 

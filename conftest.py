@@ -1,4 +1,4 @@
-"""Session-wide test configuration.
+"""Session-wide test configuration (applies to the tests and to the doctests in the packages).
 
 Compiled kernels go to a fresh cache directory for the whole session (never the user's
 ``~/.cache``); kernels compiled by one test are reused by the next from memory.

@@ -1,0 +1,247 @@
+"""Compiled kernels: in memory for the process, and on disk across processes.
+
+A kernel is identified by the SHA-256 of its generated source (which spells out dtypes, loop
+structure and computation) together with an *environment key*: this cache format, the numba,
+llvmlite and LLVM versions, Python's version, the CPU name and features, and a hash of the helper
+library (``codegen/mathlib.py``) whose code every kernel inlines.  Entries live in
+``$TRACER_CACHE_DIR/kernels-<environment key>/`` (default ``~/.cache/numpy-tracer``, or under
+``$XDG_CACHE_HOME``); each is three files written atomically (temporary file, then rename):
+
+``<hash>.py``
+    the generated source, for people and for tracebacks (``linecache`` points there);
+``<hash>.o``
+    the relocatable machine code;
+``<hash>.json``
+    the manifest: symbol name, kernel name, the object's SHA-256 and the key material.
+
+An entry whose manifest is missing, unreadable, for another key, or whose object does not match
+its checksum is ignored and rebuilt.  The cache holds machine code that this process will run,
+so the directory is created private (mode 0700); nothing in it is ever read from an archive.
+Set ``TRACER_CACHE_DIR=off`` to keep compiled code in memory only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .native import Kernel, load_object
+
+__all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "kernel_key", "CacheStats", "STATS",
+           "clear_memory"]
+
+FORMAT = 2
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class CacheStats:
+    """Counters since process start (tests and benchmarks read them)."""
+
+    compiled: int = 0
+    loaded: int = 0
+    memory_hits: int = 0
+    rebuilt: int = 0
+
+
+STATS = CacheStats()
+_MEMORY: dict[str, Kernel] = {}
+_LOCK = threading.Lock()
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+_ENV_KEY: str | None = None
+
+
+def cache_root() -> Path | None:
+    """The cache directory from ``TRACER_CACHE_DIR`` (``None`` when it is ``off``).
+
+    Examples
+    --------
+    >>> import os
+    >>> old = os.environ.get("TRACER_CACHE_DIR")
+    >>> os.environ["TRACER_CACHE_DIR"] = "/tmp/kernels"
+    >>> str(cache_root())
+    '/tmp/kernels'
+    >>> os.environ["TRACER_CACHE_DIR"] = "off"
+    >>> cache_root() is None
+    True
+    >>> _ = os.environ.pop("TRACER_CACHE_DIR") if old is None else os.environ.update(TRACER_CACHE_DIR=old)
+    """
+    env = os.environ.get("TRACER_CACHE_DIR", "").strip()
+    if env.lower() in ("off", "none", "0"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "numpy-tracer"
+
+
+def _versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import version
+
+    import llvmlite.binding as llvm
+
+    from .native import init_llvm
+
+    init_llvm()
+    return {
+        "format": str(FORMAT),
+        "numba": version("numba"),
+        "llvmlite": version("llvmlite"),
+        "llvm": ".".join(map(str, llvm.llvm_version_info)),
+        "python": platform.python_version(),
+        "cpu": llvm.get_host_cpu_name(),
+        "features": llvm.get_host_cpu_features().flatten(),
+        "mathlib": hashlib.sha256((_HERE / "mathlib.py").read_bytes()).hexdigest(),
+    }
+
+
+def environment_key() -> str:
+    """Short hash of everything besides the source that compiled code depends on."""
+    global _ENV_KEY
+    if _ENV_KEY is None:
+        material = json.dumps(_versions(), sort_keys=True)
+        _ENV_KEY = hashlib.sha256(material.encode()).hexdigest()[:16]
+    return _ENV_KEY
+
+
+def cache_dir() -> Path | None:
+    root = cache_root()
+    return None if root is None else root / f"kernels-{environment_key()}"
+
+
+def kernel_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def clear_memory() -> None:
+    """Forget the kernels loaded in this process (tests use it to exercise the disk cache)."""
+    with _LOCK:
+        _MEMORY.clear()
+
+
+def get_kernel(text: str, name: str) -> Kernel:
+    r"""The loaded kernel for generated source ``text`` defining function ``name``.
+
+    From memory, else from the disk cache, else compiled with numba and stored.
+
+    Parameters
+    ----------
+    text : str
+        Source from :func:`codegen.kernels.generate`: a function of one ``int64*`` frame.
+    name : str
+        The function's name.
+
+    Returns
+    -------
+    codegen.native.Kernel
+        ``kernel(frame_address)`` runs it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = get_kernel("def k_fill(f):\n    x = ptr_float32(f[0])\n    x[f[1]] = np.float32(7)\n", "k_fill")
+    >>> a = np.zeros(3, np.float32); frame = np.array([a.ctypes.data, 2], np.int64)
+    >>> k(frame.ctypes.data); a
+    array([0., 0., 7.], dtype=float32)
+    """
+    key = kernel_key(text)
+    kernel = _MEMORY.get(key)
+    if kernel is not None:
+        STATS.memory_hits += 1
+        return kernel
+    with _LOCK:
+        lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        kernel = _MEMORY.get(key)
+        if kernel is not None:
+            STATS.memory_hits += 1
+            return kernel
+        kernel = _load_or_build(key, text, name)
+        _MEMORY[key] = kernel
+        return kernel
+
+
+def _load_or_build(key: str, text: str, name: str) -> Kernel:
+    from .compiler import compile_object, register_source
+
+    directory = cache_dir()
+    filename = f"<kernel {name} {key[:12]}>"
+    if directory is not None:
+        filename = str(directory / f"{key}.py")
+        found = _read_entry(directory, key, text)
+        if found is not None:
+            obj, symbol, externals = found
+            try:
+                kernel = load_object(obj, symbol, name, externals)
+            except RuntimeError:
+                STATS.rebuilt += 1
+            else:
+                register_source(filename, text)
+                STATS.loaded += 1
+                return kernel
+    obj, symbol, externals = compile_object(text, name, filename)
+    STATS.compiled += 1
+    if directory is not None:
+        _write_entry(directory, key, text, obj, symbol, name, externals)
+    return load_object(obj, symbol, name, externals)
+
+
+def _manifest(key: str, text: str, obj: bytes, symbol: str, name: str, externals: tuple[str, ...]) -> dict:
+    return {
+        "format": FORMAT, "environment": environment_key(), "key": key, "name": name, "symbol": symbol,
+        "externals": list(externals),
+        "source_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "object_sha256": hashlib.sha256(obj).hexdigest(),
+    }
+
+
+def _read_entry(directory: Path, key: str, text: str) -> tuple[bytes, str, tuple[str, ...]] | None:
+    try:
+        manifest = json.loads((directory / f"{key}.json").read_text())
+        obj = (directory / f"{key}.o").read_bytes()
+    except (OSError, ValueError):
+        return None
+    expected = {"format": FORMAT, "environment": environment_key(), "key": key,
+                "source_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
+        STATS.rebuilt += 1
+        return None
+    externals = manifest.get("externals")
+    valid_externals = isinstance(externals, list) and all(isinstance(e, str) for e in externals)
+    if manifest.get("object_sha256") != hashlib.sha256(obj).hexdigest() or not isinstance(manifest.get("symbol"), str) \
+            or not valid_externals:
+        STATS.rebuilt += 1
+        return None
+    return obj, manifest["symbol"], tuple(externals)
+
+
+def _write_entry(directory: Path, key: str, text: str, obj: bytes, symbol: str, name: str,
+                 externals: tuple[str, ...]) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _atomic_write(directory / f"{key}.py", text.encode())
+        _atomic_write(directory / f"{key}.o", obj)
+        manifest = _manifest(key, text, obj, symbol, name, externals)
+        _atomic_write(directory / f"{key}.json", json.dumps(manifest, indent=1).encode())
+    except OSError:
+        pass  # a read-only or full disk only costs a recompile next time
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,830 @@
+"""Python source of one fused kernel (a numba ``cfunc`` taking one pointer to its frame).
+
+A kernel loops over a *domain*: ``outer`` dimensions, then ``inner`` ones that reductions fold
+(none for a purely elementwise kernel).  Every array it touches is a :class:`Mem`: a typed pointer
+plus one element stride per loop dimension (0 where it broadcasts), read from the frame.  The
+frame is an int64 array the executor fills once per call (``frame`` below lists its slots), so
+one compiled kernel serves every size and stride; only what the code depends on structurally is
+in the source: loop depth, dtypes, which innermost strides are 0 or 1 (so LLVM vectorizes), and
+the computation.  Identical structure gives identical text, which is how kernels are shared.
+
+A kernel with reductions runs, per outer index ("row"), one pass over the inner dimensions per
+reduction level: LayerNorm is mean, then centered squares and their mean, then the normalized
+output; softmax is max, then exponentials (kept in a per-row scratch buffer) and their sum, then
+the quotient.  Float sums use NumPy's pairwise order (``mathlib.pairwise_sum_*``).
+
+Example of generated source (``x - x.max(axis=-1, keepdims=True)`` over ``f32[R, N]`` rows)::
+
+    def sub_max_r1c1(f):
+        lo = f[0]
+        hi = f[1]
+        n_i0 = f[2]
+        x = ptr_float32(f[3])
+        ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ir.printer import RESERVED, Namespace
+
+from .lowering import LOWER, NUMBA_DTYPES, Emit, Operand, Scalar, literal
+
+__all__ = ["Mem", "KNode", "Gemm", "KernelSpec", "KernelSource", "generate", "FrameSlot", "HELPERS"]
+
+#: Frame slot kinds: ("lo",) ("hi",) ("outer", d) ("inner", d) ("count",) ("ptr", m) ("stride", m, d)
+#: ("scalar", s) ("scratch", k)
+FrameSlot = tuple
+
+_RESERVED = frozenset({"f", "np", "math", "lo", "hi", "range", "abs", "min", "max"})
+
+#: Frame parameters of a window op (convolution, pooling) over an ``(N, C, H, W)`` input ``x``.
+_WINDOW = ("c_in", "h", "w", "kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl", "ho", "wo",
+           "x", "xs_n", "xs_c", "xs_h", "xs_w", "out")
+
+
+@dataclass(frozen=True)
+class Mem:
+    """An array the kernel reads or writes.
+
+    ``strides`` has one entry per loop dimension (outer then inner): ``"0"`` (broadcast),
+    ``"1"`` (contiguous; only for the innermost dimension) or ``"s"`` (read from the frame).
+    """
+
+    dtype: str
+    strides: tuple[str, ...]
+    hint: str = "a"
+
+
+@dataclass(frozen=True)
+class KNode:
+    """One operation of the kernel.
+
+    ``args``/``kwargs`` mirror the IR node's template with operands replaced by references:
+    ``("mem", i)`` (load from :class:`Mem` ``i``), ``("node", j)`` (result of ``nodes[j]``),
+    ``("scalar", s)`` (a runtime Python scalar from the frame), ``("lit", value)``.
+    ``role`` is ``"full"`` (one value per domain element), ``"row"`` (one per outer index) or
+    ``"reduce"``.  ``stores`` lists the mems that receive the result.
+    """
+
+    op: str
+    role: str
+    args: tuple
+    kwargs: tuple = ()
+    out: str = "float32"
+    loop: str = "float32"
+    kinds: tuple[str, ...] = ()
+    stores: tuple[int, ...] = ()
+    ddof: int = 0
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """A matmul the kernel does first, through BLAS: ``C = A @ B`` over ``n_batch`` batch axes.
+
+    Without batch axes the kernel's row range ``lo:hi`` selects rows of A and C; with them it
+    selects indices of the first batch axis.  ``*_batch`` are the batch strides' kinds ("0"/"s").
+    """
+
+    dtype: str
+    ilp64: bool
+    n_batch: int = 0
+    a_batch: tuple[str, ...] = ()
+    b_batch: tuple[str, ...] = ()
+    c_batch: tuple[str, ...] = ()
+    hint: str = "matmul"
+    conv: bool = False  # a conv2d: per image, im2col into scratch, gemm with the weights, add bias
+    bias: bool = False
+    pool: bool = False  # a max_pool2d: per image, the largest value of each window (no BLAS)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Everything the source depends on."""
+
+    n_outer: int
+    n_inner: int
+    mems: tuple[Mem, ...]
+    scalars: tuple[str, ...]  # "int" | "float" | "bool"
+    nodes: tuple[KNode, ...]
+    name: str = "kernel"
+    gemms: tuple[Gemm, ...] = ()
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """Generated text, the function's name and the frame layout it reads."""
+
+    name: str
+    text: str
+    frame: tuple[FrameSlot, ...]
+    scratch: tuple[str, ...] = field(default=())  # dtype of each per-row scratch buffer
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
+
+
+def _expensive(node: KNode) -> bool:
+    rule = LOWER.get(node.op) if node.op in LOWER else None
+    if not isinstance(rule, Scalar):
+        return False
+    fast = rule.fast(Emit(node.loop, node.out)) if callable(rule.fast) else rule.fast
+    return bool(fast) or node.op in {"exp", "tanh", "erf", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin",
+                                     "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arctanh",
+                                     "arctan2", "hypot", "pow", "floordiv", "mod"}
+
+
+def _pairwise(node: KNode) -> bool:
+    """Whether a reduction sums floats in NumPy's pairwise order."""
+    return node.op in ("sum", "mean", "var", "std") and _is_float(node.out)
+
+
+class _Gen:
+    def __init__(self, spec: KernelSpec) -> None:
+        self.spec = spec
+        self.ns = Namespace(RESERVED | _RESERVED | _namespace_names())
+        self.frame: list[FrameSlot] = []
+        self.lines: list[str] = []
+        self.scratch: list[str] = []
+        self.rank = spec.n_outer + spec.n_inner
+
+    # -- frame ------------------------------------------------------------------------------------
+    def slot(self, what: FrameSlot) -> str:
+        self.frame.append(what)
+        return f"f[{len(self.frame) - 1}]"
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    # -- structure --------------------------------------------------------------------------------
+    def phases(self) -> tuple[list[int], list[int]]:
+        """Pass in which each node is computed, and pass from which its value is available."""
+        phase: list[int] = []
+        avail: list[int] = []
+        for node in self.spec.nodes:
+            p = 0
+            for ref in _refs(node):
+                if ref[0] == "node":
+                    p = max(p, avail[ref[1]] if self.spec.nodes[ref[1]].role != "full" else phase[ref[1]])
+            phase.append(p)
+            if node.role == "reduce":
+                avail.append(p + (2 if node.op in ("var", "std") else 1))
+            else:
+                avail.append(p)
+        return phase, avail
+
+    def generate(self) -> KernelSource:
+        spec = self.spec
+        name = self.ns.fresh(spec.name)
+        self.emit(0, f"def {name}(f):")
+        self.emit(1, f"lo = {self.slot(('lo',))}")
+        self.emit(1, f"hi = {self.slot(('hi',))}")
+        outer = ["lo"] + [self.ns.fresh(f"n_o{d}") for d in range(1, spec.n_outer)]
+        for d in range(1, spec.n_outer):
+            self.emit(1, f"{outer[d]} = {self.slot(('outer', d))}")
+        inner = [self.ns.fresh(f"n_i{d}") for d in range(spec.n_inner)]
+        for d in range(spec.n_inner):
+            self.emit(1, f"{inner[d]} = {self.slot(('inner', d))}")
+        self.count = None
+        if spec.n_inner and any(n.role == "reduce" for n in spec.nodes):
+            self.count = self.ns.fresh("count")
+            self.emit(1, f"{self.count} = {self.slot(('count',))}")
+        self.mem_names: list[str] = []
+        self.strides: list[list[str | None]] = []
+        for i, mem in enumerate(spec.mems):
+            ptr = self.ns.fresh(mem.hint)
+            self.mem_names.append(ptr)
+            self.emit(1, f"{ptr} = ptr_{mem.dtype}({self.slot(('ptr', i))})")
+            row: list[str | None] = []
+            for d, kind in enumerate(mem.strides):
+                if kind == "s":
+                    s = self.ns.fresh(f"{ptr}_s{d}")
+                    self.emit(1, f"{s} = {self.slot(('stride', i, d))}")
+                    row.append(s)
+                else:
+                    row.append(kind)
+            self.strides.append(row)
+        self.scalar_names = []
+        for s, kind in enumerate(spec.scalars):
+            v = self.ns.fresh(f"s{s}")
+            raw = self.slot(("scalar", s))
+            value = {"float": f"bits_to_f64({raw})", "bool": f"({raw} != 0)"}.get(kind, raw)
+            self.emit(1, f"{v} = {value}")
+            self.scalar_names.append(v)
+        self.phase, self.avail = self.phases()
+        self.values: dict[int, str] = {}
+        self.plan_scratch()
+        for g, gemm in enumerate(spec.gemms):
+            self.gemm(g, gemm)
+        if not spec.nodes:
+            text = "\n".join(self.lines) + "\n"
+            return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
+        # the loop nest over the outer dimensions
+        index = [self.ns.fresh(f"i{d}") for d in range(spec.n_outer)]
+        offsets = {i: "0" for i in range(len(spec.mems))}
+        depth = 1
+        for d in range(spec.n_outer):
+            bound = "range(lo, hi)" if d == 0 else f"range({outer[d]})"
+            self.emit(depth, f"for {index[d]} in {bound}:")
+            depth += 1
+            if spec.n_inner == 0 and d == spec.n_outer - 1:
+                break  # the innermost outer loop is the element loop of an elementwise kernel
+            offsets = self.advance(depth, offsets, d, index[d])
+        if spec.n_inner == 0:
+            self.element_body(depth, offsets, index[-1], spec.n_outer - 1)
+        else:
+            self.row_body(depth, offsets, inner)
+        text = "\n".join(self.lines) + "\n"
+        return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
+
+    def conv(self, g: int, spec: Gemm, call: str, item: int) -> None:
+        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias (like
+        ``ir.ops``'s reference: the same ``gemm`` on the same columns, then ``+= bias``)."""
+        keys = ("fn", *_WINDOW, "o", "weight", "cols", "group", "img", "ldc") + (("bias", "bs") if spec.bias else ())
+        v = self.gemm_params(g, spec, keys)
+        x = self.ns.fresh(f"{spec.hint}_xp")
+        cols = self.ns.fresh(f"{spec.hint}_colsp")
+        out = self.ns.fresh(f"{spec.hint}_outp")
+        self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
+        self.emit(1, f"{cols} = ptr_{spec.dtype}({v['cols']})")
+        self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
+        if spec.bias:
+            bias = self.ns.fresh(f"{spec.hint}_biasp")
+            self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
+        ckk, hw, width = self.ns.fresh("ckk"), self.ns.fresh("hw"), self.ns.fresh("width")
+        self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
+        self.emit(1, f"{hw} = {v['ho']} * {v['wo']}")
+        n0, n1, n, c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
+            "n0", "n1", "n", "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
+        zero = f"np.{spec.dtype}(0)"
+        # the result is stored (O, N, H*W) (images n0..n1 are one (O x width) block, ldc = N*H*W, an
+        # image img = H*W further) or in C order (one image per gemm: ldc = H*W, img = O*H*W)
+        self.emit(1, f"for {n0} in range(lo, hi, {v['group']}):")
+        self.emit(2, f"{n1} = min({n0} + {v['group']}, hi)")
+        self.emit(2, f"{width} = ({n1} - {n0}) * {hw}")
+        self.emit(2, f"{r} = 0")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"for {i} in range({v['kh']}):")
+        self.emit(4, f"for {j} in range({v['kw']}):")
+        self.emit(5, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
+        self.emit(5, f"{lo_w} = min(max(0, (-{shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(5, f"{hi_w} = min(max({lo_w}, ({v['w']} - {shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(5, f"for {n} in range({n0}, {n1}):")
+        self.emit(6, f"for {ho} in range({v['ho']}):")
+        self.emit(7, f"{hin} = {ho} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
+        self.emit(7, f"{row} = {r} * {width} + ({n} - {n0}) * {hw} + {ho} * {v['wo']}")
+        self.emit(7, f"if {hin} < 0 or {hin} >= {v['h']}:")
+        self.emit(8, f"for {wo} in range({v['wo']}):")
+        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(7, "else:")
+        self.emit(8, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
+        self.emit(8, f"for {wo} in range({lo_w}):")
+        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(8, f"for {wo} in range({lo_w}, {hi_w}):")
+        self.emit(9, f"{cols}[{row} + {wo}] = {x}[{xo} + {wo} * {v['sw']} * {v['xs_w']}]")
+        self.emit(8, f"for {wo} in range({hi_w}, {v['wo']}):")
+        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(5, f"{r} += 1")
+        ld = v["ldc"]
+        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {width}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
+                     f"{width}, {v['out']} + {n0} * {v['img']} * {item}, {ld})")
+        if spec.bias:
+            o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
+            self.emit(2, f"for {o} in range({v['o']}):")
+            self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
+            self.emit(3, f"{base} = {o} * {ld} + {n0} * {v['img']}")
+            self.emit(3, f"for {q} in range({width}):")
+            self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
+
+    def gemm_params(self, g: int, spec: Gemm, keys: tuple[str, ...]) -> dict[str, str]:
+        """Read phase-1 parameters ``keys`` of BLAS/window op ``g`` from the frame into locals."""
+        v = {}
+        for key in keys:
+            v[key] = self.ns.fresh(f"{spec.hint}_{key}")
+            self.emit(1, f"{v[key]} = {self.slot(('gemm', g, key))}")
+        return v
+
+    def pool(self, g: int, spec: Gemm) -> None:
+        """Phase 1 of a max pooling: per image of this chunk, NaN-propagating max over windows
+        (windows start at -inf, as the reference's padding does)."""
+        v = self.gemm_params(g, spec, _WINDOW)
+        x, out = self.ns.fresh(f"{spec.hint}_xp"), self.ns.fresh(f"{spec.hint}_outp")
+        self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
+        self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
+        n, c, oh, ow, i, j, hin, xo, o, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
+            "n", "c", "oh", "ow", "ki", "kj", "ih", "xo", "o", "ow_lo", "ow_hi", "iw0"))
+        self.emit(1, f"for {n} in range(lo, hi):")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"for {oh} in range({v['ho']}):")
+        self.emit(4, f"{o} = (({n} * {v['c_in']} + {c}) * {v['ho']} + {oh}) * {v['wo']}")
+        self.emit(4, f"for {ow} in range({v['wo']}):")
+        self.emit(5, f"{out}[{o} + {ow}] = np.{spec.dtype}(-np.inf)")
+        self.emit(4, f"for {i} in range({v['kh']}):")
+        self.emit(5, f"{hin} = {oh} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
+        self.emit(5, f"if 0 <= {hin} < {v['h']}:")
+        self.emit(6, f"for {j} in range({v['kw']}):")
+        self.emit(7, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
+        self.emit(7, f"{lo_w} = min(max(0, (-{shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(7, f"{hi_w} = min(max({lo_w}, ({v['w']} - {shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(7, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
+        self.emit(7, f"for {ow} in range({lo_w}, {hi_w}):")
+        self.emit(8, f"{out}[{o} + {ow}] = maximum({out}[{o} + {ow}], {x}[{xo} + {ow} * {v['sw']} * {v['xs_w']}])")
+
+    def gemm(self, g: int, spec: Gemm) -> None:
+        """Phase 1: ``C = A @ B`` through BLAS for this chunk's rows (or batch indices)."""
+        item = 4 if spec.dtype == "float32" else 8
+        call = f"gemm_{'f32' if spec.dtype == 'float32' else 'f64'}_{'ilp64' if spec.ilp64 else 'lp64'}"
+        if spec.conv:
+            self.conv(g, spec, call, item)
+            return
+        if spec.pool:
+            self.pool(g, spec)
+            return
+        v = self.gemm_params(g, spec, ("fn", "ta", "tb", "m", "n", "k", "lda", "ldb", "ldc", "a_rs", "a", "b", "c"))
+        strides: dict[str, list[str]] = {}
+        for which, kinds in (("a", spec.a_batch), ("b", spec.b_batch), ("c", spec.c_batch)):
+            strides[which] = []
+            for d, kind in enumerate(kinds):
+                if kind == "0":
+                    strides[which].append("0")
+                    continue
+                name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
+                self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
+                strides[which].append(name)
+        if spec.n_batch == 0:
+            self.emit(1, "if hi > lo:")
+            self.emit(2, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, hi - lo, {v['n']}, {v['k']}, "
+                         f"{v['a']} + lo * {v['a_rs']} * {item}, {v['lda']}, {v['b']}, {v['ldb']}, "
+                         f"{v['c']} + lo * {v['ldc']} * {item}, {v['ldc']})")
+            return
+        extents = ["lo"]
+        for d in range(1, spec.n_batch):
+            e = self.ns.fresh(f"{spec.hint}_bn{d}")
+            self.emit(1, f"{e} = {self.slot(('gemm_bn', g, d))}")
+            extents.append(e)
+        offs = {"a": "0", "b": "0", "c": "0"}
+        depth = 1
+        for d in range(spec.n_batch):
+            idx = self.ns.fresh(f"{spec.hint}_i{d}")
+            self.emit(depth, f"for {idx} in {'range(lo, hi)' if d == 0 else f'range({extents[d]})'}:")
+            depth += 1
+            for which in ("a", "b", "c"):
+                s = strides[which][d]
+                if s == "0":
+                    continue
+                name = self.ns.fresh(f"{spec.hint}_{which}_o{d}")
+                base = offs[which]
+                self.emit(depth, f"{name} = {idx} * {s}" if base == "0" else f"{name} = {base} + {idx} * {s}")
+                offs[which] = name
+        self.emit(depth, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, {v['m']}, {v['n']}, {v['k']}, "
+                         f"{v['a']} + {offs['a']} * {item}, {v['lda']}, {v['b']} + {offs['b']} * {item}, {v['ldb']}, "
+                         f"{v['c']} + {offs['c']} * {item}, {v['ldc']})")
+
+    def advance(self, depth: int, offsets: dict[int, str], d: int, idx: str) -> dict[int, str]:
+        """Offsets of every mem after fixing loop index ``d``."""
+        new = dict(offsets)
+        for i in range(len(self.spec.mems)):
+            s = self.strides[i][d]
+            if s == "0":
+                continue
+            term = idx if s == "1" else f"{idx} * {s}"
+            name = self.ns.fresh(f"{self.mem_names[i]}_o{d}")
+            base = offsets[i]
+            self.emit(depth, f"{name} = {term}" if base == "0" else f"{name} = {base} + {term}")
+            new[i] = name
+        return new
+
+    # -- elementwise kernels ----------------------------------------------------------------------
+    def element_body(self, depth: int, offsets: dict[int, str], idx: str, d: int) -> None:
+        addr = {i: self.address(offsets[i], i, d, idx) for i in range(len(self.spec.mems))}
+        for j, node in enumerate(self.spec.nodes):
+            self.compute(depth, j, node, lambda i: self.load(i, addr[i]))
+            for m in node.stores:
+                self.store(depth, m, addr[m], self.values[j])
+
+    def address(self, base: str, i: int, d: int, idx: str) -> str:
+        s = self.strides[i][d]
+        if s == "0":
+            return base
+        term = idx if s == "1" else f"{idx} * {s}"
+        return term if base == "0" else f"{base} + {term}"
+
+    def load(self, i: int, addr: str) -> str:
+        text = f"{self.mem_names[i]}[{addr}]"
+        return f"({text} != 0)" if self.spec.mems[i].dtype == "bool" else text
+
+    def store(self, depth: int, i: int, addr: str, value: str) -> None:
+        dtype = self.spec.mems[i].dtype
+        conv = f"np.uint8({value})" if dtype == "bool" else f"np.{dtype}({value})"
+        self.emit(depth, f"{self.mem_names[i]}[{addr}] = {conv}")
+
+    # -- one operation ----------------------------------------------------------------------------
+    def operand(self, ref: Any, load: Any) -> tuple[str, Any, str | None]:
+        """(source text, literal value or None, dtype name or Python kind) of a reference."""
+        kind = ref[0]
+        if kind == "node":
+            return self.values[ref[1]], None, self.spec.nodes[ref[1]].out
+        if kind == "mem":
+            return load(ref[1]), None, self.spec.mems[ref[1]].dtype
+        if kind == "scalar":
+            return self.scalar_names[ref[1]], None, self.spec.scalars[ref[1]]
+        if kind == "lit":
+            return repr(ref[1]), ref[1], None
+        raise AssertionError(ref)
+
+    def convert(self, text: str, value: Any, source: str | None, target: str) -> Operand:
+        if value is not None or source is None:
+            return Operand.of(literal(value, target), value)
+        if source == target:
+            return Operand.of(text)
+        if target == "bool":
+            return Operand.of(f"({text} != 0)")
+        return Operand.of(f"np.{target}({text})")
+
+    def compute(self, depth: int, j: int, node: KNode, load: Any) -> None:
+        rule = LOWER.get(node.op)
+        assert isinstance(rule, Scalar), node.op
+        conv = []
+        for k, a in enumerate(node.args):
+            conv.append(self.arg(a, node, k, rule, load))
+        kwargs = {key: self.arg(v, node, len(conv), rule, load) for key, v in node.kwargs}
+        expr = rule.emit(Emit(node.loop, node.out, node.kinds), *conv, **kwargs)
+        var = self.ns.fresh(node.hint or node.op)
+        out = node.out
+        if out == "bool":
+            self.emit(depth, f"{var} = bool({expr})")
+        else:
+            self.emit(depth, f"{var} = np.{out}({expr})")
+        self.values[j] = var
+
+    def arg(self, a: Any, node: KNode, position: int, rule: Scalar, load: Any) -> Any:
+        if not (isinstance(a, tuple) and a and a[0] in ("node", "mem", "scalar", "lit")):
+            return a  # None, dtype and other static arguments
+        text, value, source = self.operand(a, load)
+        loop = rule.loop
+        if loop == "same":
+            target = source if source not in (None, "int", "float", "bool") else node.loop
+        elif loop == "where":
+            target = "bool" if position == 0 else node.loop
+        elif loop == "bool":
+            target = "bool"
+        else:
+            target = node.loop
+        if source in ("int", "float"):
+            source = {"int": "int64", "float": "float64"}[source]
+        return self.convert(text, value, source, target)
+
+    # -- kernels with reductions ------------------------------------------------------------------
+    def plan_scratch(self) -> None:
+        """Which full nodes are kept per row in scratch, and where pairwise sums read from."""
+        spec = self.spec
+        self.stored: dict[int, int] = {}  # node -> scratch buffer
+        self.sum_source: dict[int, tuple[str, int]] = {}  # reduce node -> ("node"|"mem", index)
+        if spec.n_inner == 0:
+            return
+        needed_later: set[int] = set()
+        for j, node in enumerate(spec.nodes):
+            for ref in _refs(node):
+                if ref[0] == "node" and spec.nodes[ref[1]].role == "full":
+                    p_use = self.phase[j] + (1 if node.op in ("var", "std") else 0)
+                    if p_use > self.phase[ref[1]]:
+                        needed_later.add(ref[1])
+        for j in sorted(needed_later):
+            if _expensive(spec.nodes[j]):
+                self.stored[j] = self.new_scratch(spec.nodes[j].out)
+        for j, node in enumerate(spec.nodes):
+            if node.role != "reduce" or not _pairwise(node):
+                continue
+            src = node.args[0]
+            if src[0] == "mem" and spec.mems[src[1]].dtype == node.out and spec.n_inner == 1:
+                self.sum_source[j] = ("mem", src[1])
+            elif src[0] == "node" and src[1] in self.stored and spec.nodes[src[1]].out == node.out:
+                self.sum_source[j] = ("scratch", self.stored[src[1]])
+            else:
+                self.sum_source[j] = ("scratch", self.new_scratch(node.out))
+        for j, node in enumerate(spec.nodes):
+            if node.op in ("var", "std") and _is_float(node.out):
+                self.sum_source[(j, "sq")] = ("scratch", self.new_scratch(node.out))
+
+    def new_scratch(self, dtype: str) -> int:
+        self.scratch.append(dtype)
+        return len(self.scratch) - 1
+
+    def row_body(self, depth: int, offsets: dict[int, str], inner: list[str]) -> None:
+        spec = self.spec
+        n_passes = 1 + max((self.phase[j] + (1 if n.op in ("var", "std") else 0)
+                            for j, n in enumerate(spec.nodes) if n.role != "row"), default=0)
+        self.scratch_names = []
+        for k, dtype in enumerate(self.scratch):
+            name = self.ns.fresh(f"scratch{k}")
+            self.lines.insert(self.first_body_line(), f"    {name} = ptr_{dtype}({self.slot(('scratch', k))})")
+            self.scratch_names.append(name)
+        done: set[int] = set()
+        self.row_offsets = offsets
+        for p in range(n_passes):
+            self.row_nodes(depth, p, done)
+            self.inner_pass(depth, p, offsets, inner)
+            self.finish_reductions(depth, p, done)
+        self.row_nodes(depth, n_passes, done)
+
+    def first_body_line(self) -> int:
+        for k, line in enumerate(self.lines):
+            if line.lstrip().startswith("for "):
+                return k
+        return len(self.lines)
+
+    def row_nodes(self, depth: int, p: int, done: set[int]) -> None:
+        """Row-level operations whose inputs are available before pass ``p``."""
+        for j, node in enumerate(self.spec.nodes):
+            if node.role != "row" or j in done or self.avail[j] > p:
+                continue
+            if any(r[0] == "node" and r[1] not in self.values for r in _refs(node)):
+                continue
+            self.compute(depth, j, node, lambda i: self.load(i, self.row_offsets[i]))
+            for m in node.stores:
+                self.store(depth, m, self.row_offsets[m], self.values[j])
+            done.add(j)
+
+    def inner_pass(self, depth: int, p: int, offsets: dict[int, str], inner: list[str]) -> None:
+        """Pass ``p`` over the inner dimensions of one row."""
+        spec = self.spec
+        roots: list[Any] = []  # what this pass must compute
+        stream: list[int] = []  # reductions updated per element (or storing their operand)
+        second: list[int] = []  # var/std: squared deviations from the mean found in pass p - 1
+        for j, node in enumerate(spec.nodes):
+            src = node.args[0] if node.role == "reduce" else None
+            if node.role == "reduce" and self.phase[j] == p:
+                source = self.sum_source.get(j)
+                if source is None or (source[0] == "scratch" and not self.reads_stored(src, source[1])):
+                    roots.append(src)
+                    stream.append(j)
+                elif source[0] == "scratch":
+                    roots.append(src)
+            if node.role == "reduce" and node.op in ("var", "std") and self.phase[j] + 1 == p:
+                roots.append(src)
+                second.append(j)
+            if node.role == "full" and self.phase[j] == p and (node.stores or j in self.stored):
+                roots.append(("node", j))
+        need, loads = self.closure(roots, p)
+        if not need and not loads and not stream and not second:
+            return
+        for j in stream:
+            self.init_stream(depth, j)
+        saved = dict(self.values)
+        row_idx = self.ns.fresh("e")
+        self.emit(depth, f"{row_idx} = 0")
+        idx = [self.ns.fresh(f"j{d}") for d in range(spec.n_inner)]
+        offs = offsets
+        dd = depth
+        for d in range(spec.n_inner):
+            self.emit(dd, f"for {idx[d]} in range({inner[d]}):")
+            dd += 1
+            if d < spec.n_inner - 1:
+                offs = self.advance(dd, offs, spec.n_outer + d, idx[d])
+        last = spec.n_outer + spec.n_inner - 1
+        addr = {i: self.address(offs[i], i, last, idx[-1]) for i in range(len(spec.mems))}
+        load = lambda i: self.load(i, addr[i])  # noqa: E731
+        for j in sorted(loads):
+            self.values[j] = f"{self.scratch_names[self.stored[j]]}[{row_idx}]"
+        for j in sorted(need):
+            node = spec.nodes[j]
+            self.compute(dd, j, node, load)
+            if self.phase[j] == p:
+                if j in self.stored:
+                    self.emit(dd, f"{self.scratch_names[self.stored[j]]}[{row_idx}] = {self.values[j]}")
+                for m in node.stores:
+                    self.store(dd, m, addr[m], self.values[j])
+        for j in stream:
+            self.update_stream(dd, j, load, row_idx)
+        for j in second:
+            node = spec.nodes[j]
+            text, value, source = self.operand(node.args[0], load)
+            v = self.convert(text, value, source, node.out)
+            dev = self.ns.fresh("dev")
+            self.emit(dd, f"{dev} = {v} - {self.values[(j, 'mean')]}")
+            self.emit(dd, f"{self.scratch_names[self.sum_source[(j, 'sq')][1]]}[{row_idx}] = {dev} * {dev}")
+        self.emit(dd, f"{row_idx} += 1")
+        for key in [k for k in self.values if isinstance(k, int) and k not in saved]:
+            del self.values[key]
+        self.values.update(saved)
+
+    def reads_stored(self, src: Any, k: int) -> bool:
+        return src[0] == "node" and self.stored.get(src[1]) == k
+
+    def closure(self, roots: list[Any], p: int) -> tuple[set[int], set[int]]:
+        """Full nodes to compute in pass ``p`` for ``roots``, and stored ones to load instead."""
+        need: set[int] = set()
+        loads: set[int] = set()
+        stack = list(roots)
+        while stack:
+            r = stack.pop()
+            if r[0] != "node":
+                continue
+            j = r[1]
+            node = self.spec.nodes[j]
+            if node.role != "full" or j in need or j in loads:
+                continue
+            if j in self.stored and self.phase[j] < p:
+                loads.add(j)
+                continue
+            need.add(j)
+            stack.extend(_refs(node))
+        return need, loads
+
+    def init_stream(self, depth: int, j: int) -> None:
+        node = self.spec.nodes[j]
+        acc = self.ns.fresh(f"acc_{node.op}")
+        self.values[(j, "acc")] = acc
+        out = node.out
+        if j in self.sum_source:
+            return  # pairwise: values go to scratch, summed after the pass
+        if node.op in ("sum", "mean"):
+            self.emit(depth, f"{acc} = np.{out}(0)")
+        elif node.op == "prod":
+            self.emit(depth, f"{acc} = np.{out}(1)")
+        elif node.op in ("max", "argmax"):
+            src_dtype = self.src_dtype(node)
+            self.emit(depth, f"{acc} = {_lowest(src_dtype)}")
+        elif node.op in ("min", "argmin"):
+            src_dtype = self.src_dtype(node)
+            self.emit(depth, f"{acc} = {_highest(src_dtype)}")
+        elif node.op == "any":
+            self.emit(depth, f"{acc} = False")
+        elif node.op == "all":
+            self.emit(depth, f"{acc} = True")
+        if node.op in ("argmax", "argmin"):
+            where = self.ns.fresh(f"at_{node.op}")
+            self.values[(j, "at")] = where
+            self.emit(depth, f"{where} = 0")
+
+    def src_dtype(self, node: KNode) -> str:
+        src = node.args[0]
+        if src[0] == "node":
+            return self.spec.nodes[src[1]].out
+        return self.spec.mems[src[1]].dtype
+
+    def update_stream(self, depth: int, j: int, load: Any, row_idx: str) -> None:
+        node = self.spec.nodes[j]
+        text, value, source = self.operand(node.args[0], load)
+        if j in self.sum_source:
+            kind, k = self.sum_source[j]
+            v = self.convert(text, value, source, node.out)
+            self.emit(depth, f"{self.scratch_names[k]}[{row_idx}] = {v}")
+            return
+        acc = self.values[(j, "acc")]
+        op = node.op
+        if op in ("sum", "mean"):
+            v = self.convert(text, value, source, node.out)
+            self.emit(depth, f"{acc} = np.{node.out}({acc} + {v})" if node.out != "bool" else f"{acc} = {acc} or {v}")
+        elif op == "prod":
+            v = self.convert(text, value, source, node.out)
+            self.emit(depth, f"{acc} = np.{node.out}({acc} * {v})" if node.out != "bool" else f"{acc} = {acc} and {v}")
+        elif op in ("max", "min"):
+            cmp = ">" if op == "max" else "<"
+            nan = f" or {text} != {text}" if _is_float(source or "") else ""
+            v = self.ns.fresh("v")
+            self.emit(depth, f"{v} = {text}")
+            self.emit(depth, f"if {v} {cmp} {acc}{nan.replace(text, v)}:")
+            self.emit(depth + 1, f"{acc} = {v}")
+        elif op in ("argmax", "argmin"):
+            cmp = ">" if op == "argmax" else "<"
+            v = self.ns.fresh("v")
+            self.emit(depth, f"{v} = {text}")
+            cond = f"{v} {cmp} {acc}"
+            if _is_float(source or ""):
+                cond = f"{cond} or ({v} != {v} and {acc} == {acc})"
+            self.emit(depth, f"if {cond}:")
+            self.emit(depth + 1, f"{acc} = {v}")
+            self.emit(depth + 1, f"{self.values[(j, 'at')]} = {row_idx}")
+        elif op == "any":
+            self.emit(depth, f"{acc} = {acc} or ({text} != 0)")
+        elif op == "all":
+            self.emit(depth, f"{acc} = {acc} and ({text} != 0)")
+
+    def finish_reductions(self, depth: int, p: int, done: set[int]) -> None:
+        spec = self.spec
+        for j, node in enumerate(spec.nodes):
+            if node.role != "reduce":
+                continue
+            if self.phase[j] == p:
+                self.reduce_value(depth, j, node)
+                if node.op not in ("var", "std"):
+                    self.finish(depth, j, node, done)
+            elif node.op in ("var", "std") and self.phase[j] + 1 == p:
+                self.finish_var(depth, j, node)
+                self.finish(depth, j, node, done)
+
+    def pairwise_sum(self, j: Any, dtype: str, node: KNode) -> str:
+        kind, k = self.sum_source[j]
+        fn = "pairwise_sum_f32" if dtype == "float32" else "pairwise_sum_f64"
+        if kind == "mem":
+            stride = self.strides[k][-1]
+            step = "1" if stride == "1" else ("0" if stride == "0" else stride)
+            return f"{fn}({self.mem_names[k]}, {self.row_offsets[k]}, {self.count}, {step})"
+        return f"{fn}({self.scratch_names[k]}, 0, {self.count}, 1)"
+
+    def reduce_value(self, depth: int, j: int, node: KNode) -> None:
+        """The reduction's value (for var/std: the mean) after its pass."""
+        out = node.out
+        name = self.ns.fresh(node.hint or node.op)
+        if j in self.sum_source:
+            total = self.pairwise_sum(j, out, node)
+            if node.op == "sum":
+                self.emit(depth, f"{name} = {total}")
+            else:  # mean, and the mean inside var/std: NumPy divides by an intp count in float64
+                self.emit(depth, f"{name} = np.{out}(np.float64({total}) / np.float64({self.count}))")
+            if node.op in ("var", "std"):
+                self.values[(j, "mean")] = name
+                return
+            self.values[j] = name
+            return
+        acc = self.values[(j, "acc")]
+        if node.op == "mean":
+            self.emit(depth, f"{name} = np.{out}(np.float64({acc}) / np.float64({self.count}))")
+        elif node.op in ("argmax", "argmin"):
+            self.emit(depth, f"{name} = np.{out}({self.values[(j, 'at')]})")
+        elif out == "bool":
+            self.emit(depth, f"{name} = bool({acc})")
+        else:
+            self.emit(depth, f"{name} = np.{out}({acc})")
+        self.values[j] = name
+
+    def finish_var(self, depth: int, j: int, node: KNode) -> None:
+        out = node.out
+        total = self.pairwise_sum((j, "sq"), out, node)
+        name = self.ns.fresh(node.hint or node.op)
+        dof = f"max({self.count} - {node.ddof}, 0)"
+        self.emit(depth, f"{name} = np.{out}(np.float64({total}) / np.float64({dof}))")
+        if node.op == "std":
+            self.emit(depth, f"{name} = np.sqrt({name})")
+        self.values[j] = name
+
+    def finish(self, depth: int, j: int, node: KNode, done: set[int]) -> None:
+        for m in node.stores:
+            self.store(depth, m, self.row_offsets[m], self.values[j])
+        done.add(j)
+
+
+def _refs(node: KNode) -> list[Any]:
+    out = []
+    for a in (*node.args, *(v for _, v in node.kwargs)):
+        if isinstance(a, tuple) and a and a[0] in ("node", "mem", "scalar", "lit"):
+            out.append(a)
+    return out
+
+
+def _lowest(dtype: str) -> str:
+    if _is_float(dtype):
+        return f"np.{dtype}(-np.inf)"
+    if dtype == "bool":
+        return "False"
+    return f"np.{dtype}({int(np.iinfo(dtype).min)})"
+
+
+def _highest(dtype: str) -> str:
+    if _is_float(dtype):
+        return f"np.{dtype}(np.inf)"
+    if dtype == "bool":
+        return "True"
+    return f"np.{dtype}({int(np.iinfo(dtype).max)})"
+
+
+#: Names that generated source may use besides ``np`` and ``math`` (``mathlib.NAMESPACE`` has them).
+HELPERS = frozenset({
+    "exp_f32", "tanh_f32", "erf_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
+    "mod_int", "ipow",
+    "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64", "bits_to_f64",
+    *(f"ptr_{name}" for name in NUMBA_DTYPES),
+    *(f"gemm_{t}_{abi}" for t in ("f32", "f64") for abi in ("ilp64", "lp64")),
+})
+
+
+def _namespace_names() -> frozenset[str]:
+    return HELPERS
+
+
+def generate(spec: KernelSpec) -> KernelSource:
+    """The Python source of ``spec`` (see the module docstring).
+
+    Examples
+    --------
+    >>> relu = KNode("maximum", "full", (("mem", 0), ("lit", 0.0)), stores=(1,))
+    >>> spec = KernelSpec(1, 0, (Mem("float32", ("1",), "x"), Mem("float32", ("1",), "out")), (), (relu,), "k_relu")
+    >>> print(generate(spec).text)
+    def k_relu(f):
+        lo = f[0]
+        hi = f[1]
+        x = ptr_float32(f[2])
+        out = ptr_float32(f[3])
+        for i0 in range(lo, hi):
+            maximum_1 = np.float32(maximum(x[i0], np.float32(0.0)))
+            out[i0] = np.float32(maximum_1)
+    <BLANKLINE>
+    """
+    return _Gen(spec).generate()

@@ -1,0 +1,307 @@
+"""The numba backend: runs a graph as fused, compiled kernels between NumPy/BLAS calls.
+
+:class:`NumbaExecutor` plans the graph once per input signature (dtypes and shapes of the
+arguments; ``codegen.plan``), gets the plan's kernels from ``codegen.cache`` (memory, disk, or
+numba) and runs the steps.  Per call it fills one int64 *frame* array with the addresses the
+kernels read (inputs, parameters, the per-thread arena, the output block) in one vectorized
+operation, then runs a generated straight-line Python function (``runtime.driver``) whose kernel
+calls are single ``ctypes`` calls that release the GIL.
+
+Semantics are :class:`runtime.interpreter.Program`'s: the same argument binding and defaults,
+results as NumPy arrays (0-d results of elementwise ops and reductions as NumPy scalars),
+values within the SPEC's tolerances (see ``codegen.lowering``).  Ops without a lowering run on
+their NumPy reference (one :class:`ir.TracerWarning` per op and process); the blocks of control
+flow (``if``, ``loop``) are compiled like any graph, and the ops that only the interpreter knows
+how to run (calls of Python methods) run through it.  Many threads may call one executor: plans are
+shared, each thread has its own arena and frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from codegen.cache import get_kernel
+from codegen.plan import ARENA, InterpStep, Plan, PlanOptions, plan_graph
+from ir import Graph, ScalarType, TracerWarning, Type, type_of
+from ir.node import Node, Use
+
+from .driver import _contiguous, build_driver, data_address
+from .interpreter import Program
+from .progress import progress
+
+__all__ = ["NumbaExecutor", "signature_key"]
+
+_WARNED: set[str] = set()
+_WARN_LOCK = threading.Lock()
+_MAX_SIGNATURES = 32
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ThreadPoolExecutor(max_workers=max(1, threads - 1), thread_name_prefix="tracer-kernel")
+    return _POOL
+
+
+def _warn_fallback(ops: Sequence[str]) -> None:
+    with _WARN_LOCK:
+        new = [op for op in ops if op not in _WARNED]
+        _WARNED.update(new)
+    for op in new:
+        warnings.warn(
+            f"op {op!r} has no entry in the numba lowering table; the numba backend runs it on its NumPy "
+            "reference (slower, and it splits fused kernels). Add a rule in codegen/lowering.py",
+            TracerWarning, stacklevel=5,
+        )
+
+
+def signature_key(types: Sequence[Type]) -> tuple:
+    """The cache key of a list of concrete input types."""
+    return tuple(str(t) if not hasattr(t, "dtype") else (t.dtype.str if t.dtype is not None else None, t.shape)
+                 for t in types)
+
+
+def _dynamic(t: Type) -> Type:
+    """``t`` without a known value: plans must not bake in Python scalars passed as arguments
+    (a loop counter changes every iteration)."""
+    return ScalarType(t.kind) if isinstance(t, ScalarType) else t
+
+
+_PY_KEYS = {int: "int", float: "float", bool: "bool", type(None): "none"}
+
+
+def _value_key(v: Any) -> Any:
+    py = _PY_KEYS.get(type(v))
+    if py is not None:
+        return py
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.shape)
+    if isinstance(v, np.generic):
+        return (v.dtype.str, ())
+    return str(type_of(v))
+
+
+def _single_node_program(node: Node, n_inputs: int, n_outputs: int, multi: bool) -> Program:
+    """A one-node graph run by the reference interpreter (control flow, ops without lowering)."""
+    g = Graph(node.op)
+    ins = [g.add(Node("input", kwargs=(("name", f"a{i}"), ("index", i)))) for i in range(n_inputs)]
+    nid = g.add(node, [(i, 0) for i in ins])
+    if multi:
+        g.add(Node("output", (tuple(Use(k) for k in range(n_outputs)),)), [(nid, k) for k in range(n_outputs)])
+    else:
+        g.add(Node("output", (Use(0),)), [(nid, 0)])
+    return Program(g)
+
+
+class _Control:
+    """``if``/``loop`` with their blocks compiled too (each block is a graph of its own; the
+    semantics are those documented in ``ir.ops.control``)."""
+
+    def __init__(self, node: Node, options: PlanOptions) -> None:
+        self.op = node.op
+        self.blocks = [NumbaExecutor(b, options) for b in node.blocks]
+        self.n_carried = node.kwarg("n_carried", 0)
+
+    def run(self, args: Sequence[Any], state: Mapping[str, Any]) -> Any:
+        cond, *inputs = args
+        if isinstance(args, list):
+            args.clear()  # the driver's list: hold no value longer than needed
+        if self.op == "if":
+            return self.blocks[0 if cond else 1].run(inputs, state)
+        body = self.blocks[0]
+        carried, invariant = tuple(inputs[:self.n_carried]), tuple(inputs[self.n_carried:])
+        del inputs
+        while cond:
+            cond, *new = body.run((*carried, *invariant), state)
+            carried = tuple(new)
+        return carried
+
+
+_CONTROL = frozenset({"if", "loop"})
+
+
+class _ThreadState:
+    """One thread's arena, frames and base addresses for one compiled signature."""
+
+    __slots__ = ("arena", "frames", "frame_addr", "bases", "objects", "gather")
+
+    def __init__(self, plan: Plan) -> None:
+        raw = np.empty(plan.arena_bytes + 64, np.uint8)
+        start = (-raw.__array_interface__["data"][0]) % 64
+        self.arena = raw[start:start + plan.arena_bytes]
+        self.frames = plan.frame_const.copy()
+        self.gather = np.empty_like(self.frames)  # per call: bases[frame_base], without allocating
+        self.frame_addr = self.frames.__array_interface__["data"][0]
+        self.bases = np.zeros(max(plan.n_bases, 3), np.int64)
+        self.bases[ARENA] = self.arena.__array_interface__["data"][0]
+        self.objects = [np.ndarray(shape, dtype, buffer=self.arena, offset=off, strides=strides)
+                        for _, off, shape, dtype, strides in plan.arena_objects]
+
+
+def _parallel(fn: Any, frame_addr: int, offsets: tuple[int, ...]) -> None:
+    """Run a kernel's chunks: all but the first on the pool, the first here (ctypes drops the GIL)."""
+    pool = _pool(len(offsets))
+    futures = [pool.submit(fn, frame_addr + off) for off in offsets[1:]]
+    fn(frame_addr + offsets[0])
+    for f in futures:
+        f.result()
+
+
+class _Compiled:
+    """A plan with its kernels loaded and its driver generated, ready to run."""
+
+    def __init__(self, plan: Plan, options: PlanOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.kernels = []
+        with progress(f"compiling {plan.graph.name}()", total=len(plan.kernels), unit="kernels") as shown:
+            for k in plan.kernels:
+                self.kernels.append(get_kernel(k.text, k.name))
+                shown.advance()
+        programs: dict[int, Any] = {}
+        for i, step in enumerate(plan.steps):
+            if isinstance(step, InterpStep):
+                node = step.node
+                if node.op in _CONTROL and node.blocks:
+                    programs[i] = _Control(node, options)
+                else:
+                    programs[i] = _single_node_program(node, len(step.ins), len(step.outs),
+                                                       len(step.outs) > 1 or _multi(node))
+        self.programs = programs
+        self.local = threading.local()
+        self.param_cache: list[tuple[Any, np.ndarray, int] | None] = [None] * len(plan.params)
+        self.driver = build_driver(plan, self.kernels, programs, _parallel, self.param_address, plan.graph.name)
+
+    def state(self) -> _ThreadState:
+        ts = getattr(self.local, "ts", None)
+        if ts is None:
+            ts = self.local.ts = _ThreadState(self.plan)
+        return ts
+
+    def param_address(self, k: int, name: str, value: Any) -> int:
+        """Address of parameter ``k``'s data (cached while the same array object is passed)."""
+        hit = self.param_cache[k]
+        if hit is not None and hit[0] is value:
+            return hit[2]
+        arr = _contiguous(value)
+        ptr = data_address(arr)
+        self.param_cache[k] = (value, arr, ptr)
+        return ptr
+
+    def run(self, values: list[Any], state: Mapping[str, Any]) -> Any:
+        ts = getattr(self.local, "ts", None)
+        if ts is None:
+            ts = self.state()
+        return self.driver(values, state, ts)
+
+
+def _multi(node: Node) -> bool:
+    from ir.ops import get_op
+
+    return get_op(node.op).multi_output
+
+
+class NumbaExecutor:
+    """Runs ``graph`` with compiled kernels (the ``"numba"`` backend).
+
+    Parameters
+    ----------
+    graph : ir.Graph
+    options : codegen.plan.PlanOptions, optional
+
+    Examples
+    --------
+    >>> import numpy as np, tracer
+    >>> sf = tracer.trace(lambda x: np.tanh(x * 2.0 + 1.0), np.ones((4, 3), np.float32))
+    >>> ex = NumbaExecutor(sf.graph)
+    >>> np.allclose(ex.run((np.zeros((2, 3), np.float32),), {}), np.tanh(1.0))
+    True
+    """
+
+    def __init__(self, graph: Graph, options: PlanOptions | None = None) -> None:
+        self.graph = graph
+        self.options = options or PlanOptions()
+        self._program = Program(graph)
+        self._compiled: OrderedDict[tuple, _Compiled | Program] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    # -- building ---------------------------------------------------------------------------------
+    def prepare(self, input_types: Sequence[Type]) -> None:
+        """Plan and compile (or load from the cache) for these concrete input types now, so that
+        the first call with such inputs compiles nothing."""
+        types = tuple(_dynamic(t) for t in input_types)
+        self._get(signature_key(types), types)
+
+    def compiled(self, args: Sequence[Any]) -> _Compiled | Program:
+        """The compiled form used for ``args`` (building it if needed); for inspection and tests."""
+        values = self._program.bind(args)
+        return self._get(tuple(_value_key(v) for v in values), tuple(_dynamic(type_of(v)) for v in values))
+
+    def _get(self, key: tuple, types: tuple) -> _Compiled | Program:
+        hit = self._compiled.get(key)
+        if hit is not None:
+            return hit
+        with self._lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = self._compiled.get(key)
+            if hit is not None:
+                return hit
+            built = self._build(types)
+            with self._lock:
+                self._compiled[key] = built
+                while len(self._compiled) > _MAX_SIGNATURES:
+                    self._compiled.popitem(last=False)
+            return built
+
+    def _build(self, types: tuple) -> _Compiled | Program:
+        try:
+            plan = plan_graph(self.graph, types, self.options)
+        except Exception as exc:  # a planner bug must not stop a program that the interpreter runs
+            warnings.warn(f"numba backend could not plan {self.graph.name}() for {', '.join(map(str, types))}: "
+                          f"{type(exc).__name__}: {exc}; running it on the interpreter", TracerWarning, stacklevel=4)
+            return self._program
+        if plan.fallbacks:
+            _warn_fallback(plan.fallbacks)
+        return _Compiled(plan, self.options)
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, args: Sequence[Any], state: Mapping[str, Any]) -> Any:
+        """Run with positional ``args`` and parameter values ``state`` (qualified name -> array)."""
+        values = self._program.bind(args)
+        key = tuple(_value_key(v) for v in values)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._get(key, tuple(_dynamic(type_of(v)) for v in values))
+        return compiled.run(values, state)
+
+    def workspace_bytes(self) -> int:
+        """Bytes of the per-thread arenas one thread holds for the signatures seen so far,
+        control-flow blocks included (the memory reused across calls)."""
+        total = 0
+        for compiled in list(self._compiled.values()):
+            if isinstance(compiled, _Compiled):
+                total += compiled.plan.arena_bytes
+                for program in compiled.programs.values():
+                    if isinstance(program, _Control):
+                        total += sum(block.workspace_bytes() for block in program.blocks)
+        return total
+
+    def plan(self, args: Sequence[Any]) -> Plan | None:
+        """The plan used for ``args`` (``None`` when they run on the interpreter)."""
+        compiled = self.compiled(args)
+        return compiled.plan if isinstance(compiled, _Compiled) else None
+
+

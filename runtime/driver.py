@@ -1,0 +1,281 @@
+"""The Python function that runs one plan: straight-line code between kernel calls.
+
+For a :class:`codegen.plan.Plan` we generate (and ``linecache``-register) a function such as::
+
+    def run_forward(values, state, ts):
+        bases = ts.bases
+        x = values[0]
+        fc1_weight = param(state, 'fc1.weight')
+        bases[3] = param_address(0, fc1_weight)
+        frames = ts.frames
+        np_take(bases, FRAME_BASE, out=ts.gather, mode="clip")
+        np_add(FRAME_CONST, ts.gather, out=frames)
+        transpose = _H0(fc1_weight)
+        matmul = _H1(x, transpose, out=ts.objects[0])
+        _K0(ts.frame_addr + 0)
+        ...
+        return add_1
+
+so a call costs the NumPy and kernel calls themselves plus a few attribute loads, instead of
+re-reading the step list and rebuilding argument templates every time.  The source is ours
+(generated from the plan), never archive content.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from codegen.compiler import register_source
+from codegen.plan import HostStep, InterpStep, KernelStep, Plan
+from ir import TracingError
+from ir.node import Slice, Use
+from ir.ops import get_op
+from ir.printer import RESERVED, Namespace
+
+__all__ = ["build_driver", "data_address"]
+
+_COUNTER = iter(range(1 << 62))
+_COUNTER_LOCK = threading.Lock()
+
+
+def _slow_address(arr: np.ndarray) -> int:
+    return arr.__array_interface__["data"][0]
+
+
+def _make_address() -> Callable[[np.ndarray], int]:
+    # ``__array_interface__`` builds a dict (3-4 us); the data pointer is the first field after the
+    # object header of NumPy's array struct (public ABI), so read it there when that checks out
+    offset = object.__basicsize__
+    read = ctypes.c_void_p.from_address
+
+    def fast(arr: np.ndarray) -> int:
+        return read(id(arr) + offset).value or 0
+
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    probes = [base, base[1:, 2:], base.T, np.zeros(0), np.array(1.0)]
+    try:
+        ok = type(base) is np.ndarray and all(fast(p) == _slow_address(p) for p in probes if p.size)
+    except Exception:  # pragma: no cover - another interpreter or array layout
+        ok = False
+    return fast if ok else _slow_address
+
+
+#: ``data_address(arr)``: the address of ``arr``'s first element (an ``np.ndarray``, held alive by the caller).
+data_address = _make_address()
+
+
+def _contiguous(value: Any) -> np.ndarray:
+    """``value`` as an aligned C-contiguous array (0-d stays 0-d, unlike ``np.ascontiguousarray``)."""
+    arr = np.asarray(value)
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.array(arr, order="C", copy=True)
+    return arr
+
+
+def _float_bits(value: Any) -> int:
+    return struct.unpack("<q", struct.pack("<d", float(value)))[0]
+
+
+def _scalar(value: Any) -> Any:
+    """0-d arrays that NumPy would have returned as scalars (ufuncs, reductions)."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+class _Literals:
+    """Non-trivial literals referenced by name from generated code."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def ref(self, value: Any) -> str:
+        if value is None or isinstance(value, (bool, int, str)) or value is Ellipsis:
+            return repr(value) if value is not Ellipsis else "..."
+        if isinstance(value, float) and np.isfinite(value):
+            return repr(value)
+        name = f"_L{len(self.values)}"
+        self.values[name] = value
+        return name
+
+
+#: Names the driver itself uses (locals and globals), which values' names must avoid.
+_DRIVER_NAMES = frozenset({
+    "values", "state", "ts", "bases", "frames", "F", "objects", "keep", "a", "raw", "p", "start", "block", "args",
+    "np_add", "np_take", "addr", "np_empty", "np_uint8", "np_ndarray", "FRAME_CONST", "FRAME_BASE", "contiguous",
+    "float_bits", "scalar", "publish", "param", "param_address", "parallel", "slice",
+})
+
+
+def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: Callable[..., None],
+                 param_address: Callable[[int, str, Any], int], graph_name: str) -> Callable[..., Any]:
+    """Generate and compile the driver of ``plan`` (see the module docstring)."""
+    ns = Namespace(RESERVED | _DRIVER_NAMES)  # generated globals start with "_" and a letter: never a hint
+    lit = _Literals()
+    names: dict[int, str] = {}
+
+    def var(slot: int, hint: str = "v") -> str:
+        if slot not in names:
+            names[slot] = ns.fresh(hint)
+        return names[slot]
+
+    hints = _slot_hints(plan)
+    for slot, hint in hints.items():
+        var(slot, hint)
+    lines = ["bases = ts.bases", "frames = ts.frames", "F = ts.frame_addr", "objects = ts.objects", "keep = []"]
+    for (slot, base), i in zip(plan.inputs, range(len(plan.inputs))):
+        lines.append(f"{var(slot)} = values[{i}]")
+        if base is not None:
+            lines.append(f"a = contiguous({var(slot)})")
+            lines.append("keep.append(a)")
+            lines.append(f"bases[{base}] = addr(a)")
+    for k, (slot, name, base) in enumerate(plan.params):
+        lines.append(f"{var(slot)} = param(state, {name!r})")
+        if base is not None:
+            lines.append(f"bases[{base}] = param_address({k}, {name!r}, {var(slot)})")
+    for slot, value in plan.statics:
+        lines.append(f"{var(slot)} = {lit.ref(value)}")
+    for k, (slot, *_rest) in enumerate(plan.arena_objects):
+        lines.append(f"{var(slot)} = objects[{k}]")
+    if plan.outblock_bytes:
+        lines.append(f"raw = np_empty({plan.outblock_bytes + 64}, np_uint8)")
+        lines.append("p = addr(raw)")
+        lines.append("start = -p % 64")
+        lines.append(f"block = raw[start:start + {plan.outblock_bytes}]")
+        lines.append("bases[2] = p + start")
+        for slot, off, shape, dtype, strides in plan.outblock_objects:
+            lines.append(f"{var(slot)} = np_ndarray({shape!r}, {lit.ref(dtype)}, buffer=block, offset={off}, "
+                         f"strides={strides!r})")
+    if len(plan.frame_const):
+        # mode="clip": with the default mode="raise", take copies through a temporary as large as `out`
+        lines.append("np_take(bases, FRAME_BASE, out=ts.gather, mode='clip')")
+        lines.append("np_add(FRAME_CONST, ts.gather, out=frames)")
+    for word, slot, kind in plan.scalar_patches:
+        lines.append(f"frames[{word}] = {'float_bits' if kind == 'float' else 'int'}({var(slot)})")
+    extra: dict[str, Any] = {}
+    dead_after = _dead_after(plan)
+    for i, step in enumerate(plan.steps):
+        if isinstance(step, KernelStep):
+            k = f"_K{step.kernel}"
+            extra[k] = kernels[step.kernel].fn
+            if len(step.frames) == 1:
+                lines.append(f"{k}(F + {8 * step.frames[0]})  # {step.name}")
+            else:
+                lines.append(f"parallel({k}, F, {tuple(8 * w for w in step.frames)!r})  # {step.name}")
+            continue
+        outs = ", ".join(var(s) for s in step.outs) + ("," if len(step.outs) == 1 and _multi(step) else "")
+        ins = [var(s) for s in step.ins]
+        if isinstance(step, HostStep):
+            h = f"_H{i}"
+            extra[h] = step.fn
+            args = [_render(a, ins, lit) for a in step.args]
+            kwargs = [f"{key}={_render(v, ins, lit)}" for key, v in step.kwargs]
+            if step.out_kw is not None:
+                kwargs.append(f"{step.out_kw}={var(step.out_slot)}")
+            lines.append(f"{outs} = {h}({', '.join(args + kwargs)})  # {step.op}")
+        else:
+            p = f"_P{i}"
+            extra[p] = programs[i].run
+            dying = [var(s) for s in dead_after.get(i, ()) if s in step.ins]
+            if dying:  # a loop may run long: let it drop what nothing after it reads (it empties the list)
+                lines.append(f"args = [{', '.join(ins)}]")
+                lines.append(f"del {', '.join(dying)}")
+                lines.append(f"{outs} = {p}(args, state)  # {step.node.op}")
+            else:
+                lines.append(f"{outs} = {p}(({', '.join(ins)}{',' if len(ins) == 1 else ''}), state)  "
+                             f"# {step.node.op}")
+        op = step.op if isinstance(step, HostStep) else step.node.op
+        for j, (slot, _base, dtype, shape, words) in enumerate(step.publish):
+            extra[f"_W{i}_{j}"] = tuple((int(w), int(plan.frame_const[w])) for w in words)
+            extra[f"_D{i}_{j}"] = (dtype, shape)
+            lines.append(f"publish({var(slot)}, _W{i}_{j}, _D{i}_{j}, keep, frames, {op!r})")
+        dying = [var(s) for s in dead_after.get(i, ()) if isinstance(step, HostStep) or s not in step.ins]
+        if dying:
+            lines.append(f"del {', '.join(dying)}")
+    template, slots, scalarize = plan.output
+    outs = [f"scalar({var(s)})" if sc else var(s) for s, sc in zip(slots, scalarize)]
+    lines.append(f"return {_render(template, outs, lit)}")
+    fn_name = ns.fresh(f"run_{graph_name}")
+    text = f"def {fn_name}(values, state, ts):\n" + "\n".join("    " + line for line in lines) + "\n"
+    with _COUNTER_LOCK:
+        filename = f"<driver {graph_name} #{next(_COUNTER)}>"
+    register_source(filename, text)
+
+    def publish(value: Any, words: tuple, spec: tuple, keep: list, frames: np.ndarray, op: str) -> None:
+        arr = _contiguous(value)
+        keep.append(arr)
+        dtype, shape = spec
+        if arr.dtype != dtype or arr.shape != shape:
+            raise RuntimeError(
+                f"{op} returned {arr.dtype}{list(arr.shape)} where its type rule promised {dtype}{list(shape)}; "
+                "the numba backend cannot run this program (use sm.set_backend('interpreter'))")
+        p = data_address(arr)
+        for word, const in words:
+            frames[word] = const + p
+
+    def param(state: Any, name: str) -> Any:
+        try:
+            return state[name]
+        except KeyError:
+            raise TracingError(f"parameter {name!r} used by {graph_name}() is missing from the module") from None
+
+    namespace = {
+        "np_add": np.add, "np_take": np.take, "addr": data_address,
+        "np_empty": np.empty, "np_uint8": np.uint8, "np_ndarray": np.ndarray,
+        "FRAME_CONST": plan.frame_const, "FRAME_BASE": plan.frame_base, "contiguous": _contiguous,
+        "float_bits": _float_bits, "scalar": _scalar, "publish": publish, "param": param,
+        "param_address": param_address, "parallel": parallel, "slice": slice,
+        **lit.values, **extra,
+    }
+    exec(compile(text, filename, "exec"), namespace)  # generated from our own plan
+    fn = namespace[fn_name]
+    fn.source = text  # type: ignore[attr-defined]
+    return fn
+
+
+def _dead_after(plan: Plan) -> dict[int, list[int]]:
+    """Step index -> slots made by NumPy calls that nothing after that step reads (the driver
+    drops its references there, as eager NumPy would; kernels' values live in the arena)."""
+    made: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, step in enumerate(plan.steps):
+        if isinstance(step, KernelStep):
+            continue
+        for s in step.ins:
+            last[s] = i
+        for s in step.outs:
+            made[s] = i
+    keep = set(plan.output[1]) | {obj[0] for obj in plan.arena_objects} | {obj[0] for obj in plan.outblock_objects}
+    dead: dict[int, list[int]] = {}
+    for s, i in made.items():
+        if s not in keep:
+            dead.setdefault(max(i, last.get(s, i)), []).append(s)
+    return {i: sorted(v) for i, v in dead.items()}
+
+
+def _multi(step: Any) -> bool:
+    if isinstance(step, InterpStep):
+        return len(step.outs) > 1 or get_op(step.node.op).multi_output
+    return step.multi
+
+
+def _render(template: Any, values: list[str], lit: _Literals) -> str:
+    """Python source of an argument template: Uses become variable names."""
+    if isinstance(template, Use):
+        return values[template.index]
+    if isinstance(template, tuple):
+        inner = ", ".join(_render(t, values, lit) for t in template)
+        return f"({inner},)" if len(template) == 1 else f"({inner})"
+    if isinstance(template, Slice):
+        return f"slice({_render(template.start, values, lit)}, {_render(template.stop, values, lit)}, " \
+               f"{_render(template.step, values, lit)})"
+    return lit.ref(template)
+
+
+def _slot_hints(plan: Plan) -> dict[int, str]:
+    """Readable variable names: the graph's own value names."""
+    return dict(plan.slot_names)
