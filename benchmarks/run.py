@@ -1,9 +1,9 @@
 """``python -m benchmarks``: the SPEC model zoo on every backend, in one process.
 
-Every variant is timed the same way: ``warmup`` calls, then the median of ``repeats`` calls
-(``time.perf_counter``).  Variants: NumPy eager (the original ``tracer.nn.Module``), our
-interpreter, our numba backend, and, when torch is installed, PyTorch eager and TorchScript
-(``torch.jit.trace`` + ``torch.jit.freeze``) on 2 threads, with the same weights.
+Every variant is timed the same way: the median of ``repeats`` calls (``time.perf_counter``),
+the variants taking turns in blocks of 5 calls (see :func:`timeit`).  Variants: NumPy eager (the
+original ``tracer.nn.Module``), our interpreter, our numba backend, and, when torch is installed,
+PyTorch eager and TorchScript (``torch.jit.trace`` + ``torch.jit.freeze``) on 2 threads, with the same weights.
 
 Also reported: peak memory per call (``tracemalloc``: every NumPy allocation during one call after
 warm-up; for the numba backend plus its per-thread workspace, the arena allocated once and reused;
@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .zoo import ZOO
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: SPEC's targets: minimum speedup of the numba backend over NumPy eager.
@@ -36,16 +38,26 @@ TARGETS = {"gelu_ln": 3.0, "mlp": 1.2, "cnn": 1.2, "transformer": 1.2, "rnn": 2.
 WARM_LATENCY_TARGET_S = 0.5
 
 
-def timeit(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
-    """Median wall time of one call in milliseconds, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = 5) -> dict[str, float]:
+    """Median wall time of one call of each variant in milliseconds.
+
+    The variants take turns: each round runs every variant for one untimed call (its data back
+    in cache) and then ``block`` timed calls, until each has ``repeats`` timed calls.  A slow
+    spell of this shared 2-core machine then lands on all variants alike instead of on whichever
+    happened to be running.
+    """
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for fn in variants.values():
+        for _ in range(3):
+            fn()
+    while any(len(t) < repeats for t in times.values()):
+        for name, fn in variants.items():
+            fn()
+            for _ in range(min(block, repeats - len(times[name]))):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
@@ -184,11 +196,12 @@ def run(args: argparse.Namespace) -> dict:
 
     from .zoo import build
 
-    names = args.only.split(",") if args.only else ["mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_script"]
+    names = args.only.split(",") if args.only else list(ZOO)
     repeats = args.repeats or (5 if args.quick else 30)
     report: dict[str, Any] = {"repeats": repeats, "models": {}}
     print(f"# python -m benchmarks {' '.join(sys.argv[1:])}".rstrip())
-    print(f"# {os.cpu_count()} CPUs; numpy {np.__version__}; median of {repeats} calls after 3 warm-up calls\n")
+    print(f"# {os.cpu_count()} CPUs; numpy {np.__version__}; median of {repeats} calls per variant, variants "
+          "taking turns in blocks of 5 calls\n")
     if not args.no_compile_times:
         init, times = compile_times(names, args.tiny)
         report["numba_init_s"] = init
@@ -206,12 +219,14 @@ def run(args: argparse.Namespace) -> dict:
             "interpreter": lambda m=sm_interp, x=x: m(x),
             "numba": lambda m=sm_numba, x=x: m(x),
         }
-        if not args.no_torch:
-            variants.update(_torch_variants(case, args.threads))
+        others = {} if args.no_torch else _torch_variants(case, args.threads)
         want = case.module(x)
         got = sm_numba(x)
         err = float(np.max(np.abs(got - want)) / max(1e-30, float(np.max(np.abs(want)))))
-        ms = {k: timeit(f, repeats) for k, f in variants.items()}
+        ms = timeit(variants, repeats)
+        # PyTorch's threads keep spinning after its calls and would slow whichever variant runs next,
+        # so its variants take turns among themselves, after ours
+        ms.update(timeit(others, repeats))
         executor = sm_numba._program("forward")
         plan = executor.plan((x,))
         workspace = executor.workspace_bytes()
@@ -294,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=0, help="timed calls per variant")
     parser.add_argument("--tiny", action="store_true", help="toy sizes of the same models (smoke test)")
     parser.add_argument("--only", default="",
-                        help="comma-separated subset of mlp,gelu_ln,cnn,transformer,rnn,rnn_script")
+                        help=f"comma-separated subset of {','.join(ZOO)}")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch variants")
     parser.add_argument("--no-latency", action="store_true", help="skip the load-latency processes")

@@ -37,6 +37,7 @@ import numpy as np
 from ir import Graph, Type
 from ir.node import Node, Use
 from ir.ops import get_op
+from ir.passes import cse, dce, infer_types, unroll_loops
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
 from .fusion import Group, fuse
@@ -74,6 +75,10 @@ class PlanOptions:
     parallel_work : int
         ...when its estimated single-thread time in nanoseconds exceeds this (handing a chunk to
         another thread costs tens of microseconds here).
+    unroll : int
+        Loops whose trip count is known from constants and input shapes, up to this many
+        iterations, are planned as straight-line code (``ir.passes.unroll_loops``); 0 keeps
+        every loop a loop (its body compiled, the loop itself run from Python).
     """
 
     fuse: bool = True
@@ -81,6 +86,7 @@ class PlanOptions:
     min_elements: int = 1 << 14
     threads: int = 2
     parallel_work: int = 400_000
+    unroll: int = 256
 
 
 @dataclass
@@ -931,4 +937,10 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
     >>> print(plan_graph(sf.graph, [type_of(x)]).describe())
     kernel k_mul_max_sub_exp_etc
     """
-    return _Build(graph, input_types, options or PlanOptions()).run()
+    options = options or PlanOptions()
+    if options.unroll and any(node.blocks for _, node in graph.nodes()):
+        typed = infer_types(graph, list(input_types))
+        unrolled = unroll_loops(typed, max_iterations=options.unroll)
+        if unrolled is not typed:
+            graph = dce(cse(unrolled))
+    return _Build(graph, input_types, options).run()

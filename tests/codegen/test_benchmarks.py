@@ -22,13 +22,13 @@ def test_benchmark_script_runs_on_a_tiny_config(tmp_path, kernel_cache_dir):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for name in ("mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_script"):
+    for name in ("mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_traced"):
         assert f"\n{name} " in out
     assert "## peak memory per call" in out and "## targets" in out
     assert "warm cache:" in out and "numba imported: False" in out.split("warm cache:")[1].splitlines()[0]
     import json
 
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report["models"]) == {"mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_script"}
+    assert set(report["models"]) == {"mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_traced"}
     for model in report["models"].values():
         assert model["max_rel_err"] < 1e-5
