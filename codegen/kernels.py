@@ -220,17 +220,22 @@ class _Gen:
         self.phase, self.avail = self.phases()
         self.values: dict[int, str] = {}
         self.plan_scratch()
+        self.images: tuple[str, str] | None = None
         for g, gemm in enumerate(spec.gemms):
             self.gemm(g, gemm)
         if not spec.nodes:
             text = "\n".join(self.lines) + "\n"
             return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
-        # the loop nest over the outer dimensions
+        # the loop nest over the outer dimensions; after a lone convolution, inside its loop over
+        # groups of images, so the epilogue reads each group's result while it is still in cache
+        # (a chunk's rows lo..hi are its images lo..hi: row n only reads image n)
+        nested = self.images if len(spec.gemms) == 1 else None
         index = [self.ns.fresh(f"i{d}") for d in range(spec.n_outer)]
         offsets = {i: "0" for i in range(len(spec.mems))}
-        depth = 1
+        depth = 2 if nested else 1
         for d in range(spec.n_outer):
-            bound = "range(lo, hi)" if d == 0 else f"range({outer[d]})"
+            first = f"range({nested[0]}, {nested[1]})" if nested else "range(lo, hi)"
+            bound = first if d == 0 else f"range({outer[d]})"
             self.emit(depth, f"for {index[d]} in {bound}:")
             depth += 1
             if spec.n_inner == 0 and d == spec.n_outer - 1:
@@ -301,6 +306,7 @@ class _Gen:
             self.emit(3, f"{base} = {o} * {ld} + {n0} * {v['img']}")
             self.emit(3, f"for {q} in range({width}):")
             self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
+        self.images = (n0, n1)
 
     def gemm_params(self, g: int, spec: Gemm, keys: tuple[str, ...]) -> dict[str, str]:
         """Read phase-1 parameters ``keys`` of BLAS/window op ``g`` from the frame into locals."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -189,14 +190,20 @@ def test_scripted_modules_with_control_flow_and_methods(tmp_path, make):
     path = tmp_path / "s.pt"
     sm.save(path)
     loaded = tracer.load(path)
+    exact = tracer.load(path).set_backend("interpreter")  # bit for bit; the default within SPEC tolerance
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
     for x in (np.abs(f32(3, 8 if make is Acceptance else 6)), -np.abs(f32(3, 8 if make is Acceptance else 6))):
         if make is Acceptance:
             for n in (0, 1, 3):
-                np.testing.assert_array_equal(loaded(x, n), m(x, n))
-            np.testing.assert_array_equal(loaded(x), m(x))
+                np.testing.assert_array_equal(exact(x, n), m(x, n))
+                close(loaded(x, n), m(x, n))
+            np.testing.assert_array_equal(exact(x), m(x))
+            close(loaded(x), m(x))
         else:
-            np.testing.assert_array_equal(loaded.predict(x), m.predict(x))
-            np.testing.assert_array_equal(loaded.predict(x, 1), m.predict(x, 1))
+            np.testing.assert_array_equal(exact.predict(x), m.predict(x))
+            np.testing.assert_array_equal(exact.predict(x, 1), m.predict(x, 1))
+            close(loaded.predict(x), m.predict(x))
+            close(loaded.predict(x, 1), m.predict(x, 1))
     assert loaded.code == sm.code
 
 
