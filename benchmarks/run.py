@@ -207,6 +207,12 @@ def run(args: argparse.Namespace) -> dict:
         report["numba_init_s"] = init
         report["compile_s"] = {k: v[0] for k, v in times.items()}
         report["kernels"] = {k: v[1] for k, v in times.items()}
+    # BLAS runs some sgemm shapes ~30% faster once the process has run a larger one
+    # (python -m benchmarks.blas_warmup); the numba backend does that when it loads, so do it
+    # first, for every variant alike, NumPy eager included
+    from codegen.blas import warm_up
+
+    warm_up()
     rows = []
     for name in names:
         case = build(name, tiny=args.tiny)

@@ -17,7 +17,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Blas", "find_blas", "CBLAS_ROW_MAJOR", "CBLAS_NO_TRANS", "CBLAS_TRANS"]
+__all__ = ["Blas", "find_blas", "warm_up", "CBLAS_ROW_MAJOR", "CBLAS_NO_TRANS", "CBLAS_TRANS"]
 
 CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
 
@@ -30,10 +30,10 @@ class Blas:
     """Addresses of a CBLAS library's ``gemm`` functions in this process.
 
     ``ilp64`` says whether its integers are 64-bit (OpenBLAS built with ``INTERFACE64``).
-    Kernels may call ``gemm`` from two threads at once (rows split in halves): OpenBLAS then
-    shares out its own threads; measured here, a 64x784x1024 sgemm takes 1.9 ms split that way
-    against 2.3 ms as one call.  (Lowering OpenBLAS's thread count around such calls instead,
-    with ``openblas_set_num_threads_local``, resizes its thread pool each time: much slower.)
+    Kernels call ``gemm`` once per matmul and let OpenBLAS share the work out over its own
+    threads (after :func:`warm_up`, that beats splitting rows over two calling threads).
+    (Lowering OpenBLAS's thread count around calls, with ``openblas_set_num_threads_local``,
+    resizes its thread pool each time: much slower.)
     """
 
     path: str
@@ -73,7 +73,26 @@ def find_blas() -> Blas | None:
     with _LOCK:
         if not _FOUND:
             _FOUND.append(_search())
+            if _FOUND[0] is not None:
+                warm_up()
     return _FOUND[0]
+
+
+def warm_up() -> None:
+    """One ``sgemm`` with 256 rows, once per process (about 4 ms here).
+
+    Measured on the development machine (OpenBLAS 0.3.31 bundled with NumPy 2.4): until the
+    process has run an ``sgemm`` with a few hundred rows, a ``(64, 1024) @ (1024, 1024)`` sgemm
+    takes 2.9 ms; afterwards 2.0 ms, for the rest of the process (4.9 ms and 3.7 ms with one
+    OpenBLAS thread).  We did not find the cause inside OpenBLAS; the effect is reproducible with
+    ``python -m benchmarks.blas_warmup``.  NumPy calls in the same process get faster too, so
+    ``python -m benchmarks`` warms BLAS up before timing any variant.
+    """
+    import numpy as np
+
+    a = np.ones((256, 256), np.float32)
+    b = np.ones((256, 1024), np.float32)
+    np.matmul(a, b)
 
 
 def _search() -> Blas | None:

@@ -49,9 +49,6 @@ __all__ = ["PlanOptions", "Plan", "KernelStep", "HostStep", "InterpStep", "plan_
 
 ABSOLUTE, ARENA, OUTBLOCK = 0, 1, 2
 _ALIGN = 64
-#: Split a kernel's BLAS calls over threads only when each call does at least this many flops
-#: (measured: a 64x784x1024 sgemm in two halves beats one call; 16x900x27 convolutions do not).
-_SPLIT_GEMM_FLOPS = 8_000_000
 #: im2col columns of a convolution handled per gemm call (several images: one larger gemm is
 #: about twice as fast as one per image for the zoo's small convolutions).
 _CONV_COLS_BYTES = 1 << 19
@@ -664,9 +661,11 @@ class _Build(Analysis):
         chunks = 1
         if work >= self.options.parallel_work and extent0 >= self.options.threads > 1:
             chunks = self.options.threads
-        if any(g[1]["flops"] / max(1, extent0) * chunks < _SPLIT_GEMM_FLOPS for g in gemms if "cols" in g[1]) or \
-                any(g[1]["flops"] / chunks < _SPLIT_GEMM_FLOPS for g in gemms if "lda" in g[1]):
-            chunks = 1  # small gemm calls: OpenBLAS threads them itself, two concurrent callers only contend
+        if any("cols" in g[1] or "lda" in g[1] for g in gemms):
+            # OpenBLAS threads its calls itself: two concurrent callers only contend (measured with
+            # BLAS warmed up, codegen.blas.warm_up: the mlp 3.9 ms with one call per matmul, 4.5 ms
+            # with each split in halves over two threads; the transformer 20.1 against 20.4 ms)
+            chunks = 1
         self.max_chunks = max(self.max_chunks, chunks)
         frames = []
         for c in range(chunks):
