@@ -57,7 +57,7 @@ class _Unroller:
         self.changed = False
 
     # -- values -----------------------------------------------------------------------------------
-    def _ref(self, value: Any, t: Any) -> ValueRef:
+    def _ref(self, value: Any) -> ValueRef:
         """A ref in the output graph for ``value`` (known scalars become ``constant`` nodes)."""
         if isinstance(value, _Known):
             key = ("constant", type(value.value), value.value)
@@ -68,7 +68,7 @@ class _Unroller:
             return hit
         return value
 
-    def _emit(self, node: Node, values: Sequence[Any], src: Graph, refs: Sequence[ValueRef]) -> int:
+    def _emit(self, node: Node, values: Sequence[Any]) -> int:
         """Copy ``node`` reading ``values``: known scalars become literals in its arguments."""
         new_refs: list[ValueRef] = []
         index: dict[int, Any] = {}
@@ -77,7 +77,7 @@ class _Unroller:
                 index[k] = v.value
             else:
                 index[k] = Use(len(new_refs))
-                new_refs.append(self._ref(v, src.value_type(refs[k])))
+                new_refs.append(self._ref(v))
         remap = lambda use: index[use.index]  # noqa: E731
         args = map_template(node.args, remap, Slice)
         kwargs = tuple((key, map_template(v, remap, Slice)) for key, v in node.kwargs)
@@ -103,7 +103,7 @@ class _Unroller:
                 continue
             if node.op == "output":
                 if args is None:
-                    self._emit(node, values, g, refs)
+                    self._emit(node, values)
                     return None
                 fetch = lambda use, values=values: values[use.index]  # noqa: E731
                 return map_template(node.args[0], fetch)
@@ -122,7 +122,7 @@ class _Unroller:
                 env[(nid, 0)] = _Known(value) if type(value) in _SCALARS else (self.out.add(node), 0)
                 continue
             if node.op in ("if", "loop") and isinstance(values[0], _Known):
-                outs = self._control(node, values, g, refs)
+                outs = self._control(node, values)
                 if outs is not None:
                     for k, v in enumerate(outs):
                         env[(nid, k)] = v
@@ -131,7 +131,7 @@ class _Unroller:
             if folded is not None:
                 env[(nid, 0)] = folded
                 continue
-            new = self._emit(node, values, g, refs)
+            new = self._emit(node, values)
             n_out = max(1, len(node.types))
             for k in range(n_out):
                 env[(nid, k)] = (new, k)
@@ -167,7 +167,7 @@ class _Unroller:
             return None
         return _Known(result) if type(result) in _SCALARS else None
 
-    def _control(self, node: Node, values: list[Any], g: Graph, refs: Sequence[ValueRef]) -> list[Any] | None:
+    def _control(self, node: Node, values: list[Any]) -> list[Any] | None:
         cond, *inputs = values
         if node.op == "if":
             self.changed = True
@@ -188,7 +188,7 @@ class _Unroller:
             return None  # emit the loop unchanged
         # the rest runs as a loop, starting from the copies' results
         rest = [cond, *carried, *invariant]
-        new = self.out.add(node, [self._ref(v, None) for v in rest])
+        new = self.out.add(node, [self._ref(v) for v in rest])
         return [(new, k) for k in range(max(1, len(node.types)))]
 
 
