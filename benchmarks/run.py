@@ -1,7 +1,7 @@
 """``python -m benchmarks``: the SPEC model zoo on every backend, in one process.
 
 Every variant is timed the same way: the median of ``repeats`` calls (``time.perf_counter``),
-the variants taking turns in blocks of 5 calls (see :func:`timeit`).  Variants: NumPy eager (the
+the variants taking turns in blocks of :data:`BLOCK` calls (see :func:`timeit`).  Variants: NumPy eager (the
 original ``tracer.nn.Module``), our interpreter, our numba backend, and, when torch is installed,
 PyTorch eager and TorchScript (``torch.jit.trace`` + ``torch.jit.freeze``) on 2 threads, with the same weights.
 
@@ -36,9 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: SPEC's targets: minimum speedup of the numba backend over NumPy eager.
 TARGETS = {"gelu_ln": 3.0, "mlp": 1.2, "cnn": 1.2, "transformer": 1.2, "rnn": 2.0}
 WARM_LATENCY_TARGET_S = 0.5
+#: Timed calls a variant makes in a row before the next variant takes its turn.
+BLOCK = 5
 
 
-def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = 5) -> dict[str, float]:
+def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = BLOCK) -> dict[str, float]:
     """Median wall time of one call of each variant in milliseconds.
 
     The variants take turns: each round runs every variant for one untimed call (its data back
@@ -201,7 +203,7 @@ def run(args: argparse.Namespace) -> dict:
     report: dict[str, Any] = {"repeats": repeats, "models": {}}
     print(f"# python -m benchmarks {' '.join(sys.argv[1:])}".rstrip())
     print(f"# {os.cpu_count()} CPUs; numpy {np.__version__}; median of {repeats} calls per variant, variants "
-          "taking turns in blocks of 5 calls\n")
+          f"taking turns in blocks of {BLOCK} calls\n")
     if not args.no_compile_times:
         init, times = compile_times(names, args.tiny)
         report["numba_init_s"] = init
