@@ -101,6 +101,10 @@ class Gemm:
     conv: bool = False  # a conv2d: per image, im2col into scratch, gemm with the weights, add bias
     bias: bool = False
     pool: bool = False  # a max_pool2d: per image, the largest value of each window (no BLAS)
+    #: window parameters written into the source as literals instead of read from the frame: the
+    #: op's geometry (kernel size, stride, dilation, padding) and a unit innermost input stride,
+    #: so the row copies of im2col and pooling become plain (vectorized) loops
+    consts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ class _Gen:
             text = "\n".join(self.lines) + "\n"
             return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
         # the loop nest over the outer dimensions; after a lone convolution, inside its loop over
-        # groups of images, so the epilogue reads each group's result while it is still in cache
+        # images, so the epilogue reads each image's result while it is still in cache
         # (a chunk's rows lo..hi are its images lo..hi: row n only reads image n)
         nested = self.images if len(spec.gemms) == 1 else None
         index = [self.ns.fresh(f"i{d}") for d in range(spec.n_outer)]
@@ -249,9 +253,12 @@ class _Gen:
         return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
 
     def conv(self, g: int, spec: Gemm, call: str, item: int) -> None:
-        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias (like
-        ``ir.ops``'s reference: the same ``gemm`` on the same columns, then ``+= bias``)."""
-        keys = ("fn", *_WINDOW, "o", "weight", "cols", "group", "img", "ldc") + (("bias", "bs") if spec.bias else ())
+        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias.  Exactly the
+        reference's calls (``ir.ops``: one ``gemm`` per image on the same columns, then ``+= bias``):
+        OpenBLAS's sums depend on the call's shape and on how many threads it uses, so one call
+        over several images (or a column block of one) gives other bits, off by more than the
+        SPEC's tolerance where terms cancel."""
+        keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ())
         v = self.gemm_params(g, spec, keys)
         x = self.ns.fresh(f"{spec.hint}_xp")
         cols = self.ns.fresh(f"{spec.hint}_colsp")
@@ -262,17 +269,16 @@ class _Gen:
         if spec.bias:
             bias = self.ns.fresh(f"{spec.hint}_biasp")
             self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
-        ckk, hw, width = self.ns.fresh("ckk"), self.ns.fresh("hw"), self.ns.fresh("width")
+        ckk, hw = self.ns.fresh("ckk"), self.ns.fresh("hw")
         self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
         self.emit(1, f"{hw} = {v['ho']} * {v['wo']}")
-        n0, n1, n, c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
-            "n0", "n1", "n", "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
+        n, n1, c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
+            "n", "n1", "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
         zero = f"np.{spec.dtype}(0)"
-        # the result is stored (O, N, H*W) (images n0..n1 are one (O x width) block, ldc = N*H*W, an
-        # image img = H*W further) or in C order (one image per gemm: ldc = H*W, img = O*H*W)
-        self.emit(1, f"for {n0} in range(lo, hi, {v['group']}):")
-        self.emit(2, f"{n1} = min({n0} + {v['group']}, hi)")
-        self.emit(2, f"{width} = ({n1} - {n0}) * {hw}")
+        # the result is stored (O, N, H*W) (ldc = N*H*W, an image img = H*W further) or in C order
+        # (ldc = H*W, img = O*H*W); either way one image is one (O x H*W) matrix
+        self.emit(1, f"for {n} in range(lo, hi):")
+        self.emit(2, f"{n1} = {n} + 1")
         self.emit(2, f"{r} = 0")
         self.emit(2, f"for {c} in range({v['c_in']}):")
         self.emit(3, f"for {i} in range({v['kh']}):")
@@ -280,38 +286,41 @@ class _Gen:
         self.emit(5, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
         self.emit(5, f"{lo_w} = min(max(0, (-{shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
         self.emit(5, f"{hi_w} = min(max({lo_w}, ({v['w']} - {shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
-        self.emit(5, f"for {n} in range({n0}, {n1}):")
-        self.emit(6, f"for {ho} in range({v['ho']}):")
-        self.emit(7, f"{hin} = {ho} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
-        self.emit(7, f"{row} = {r} * {width} + ({n} - {n0}) * {hw} + {ho} * {v['wo']}")
-        self.emit(7, f"if {hin} < 0 or {hin} >= {v['h']}:")
-        self.emit(8, f"for {wo} in range({v['wo']}):")
-        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
-        self.emit(7, "else:")
-        self.emit(8, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
-        self.emit(8, f"for {wo} in range({lo_w}):")
-        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
-        self.emit(8, f"for {wo} in range({lo_w}, {hi_w}):")
-        self.emit(9, f"{cols}[{row} + {wo}] = {x}[{xo} + {wo} * {v['sw']} * {v['xs_w']}]")
-        self.emit(8, f"for {wo} in range({hi_w}, {v['wo']}):")
-        self.emit(9, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(5, f"for {ho} in range({v['ho']}):")
+        self.emit(6, f"{hin} = {ho} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
+        self.emit(6, f"{row} = {r} * {hw} + {ho} * {v['wo']}")
+        self.emit(6, f"if {hin} < 0 or {hin} >= {v['h']}:")
+        self.emit(7, f"for {wo} in range({v['wo']}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(6, "else:")
+        self.emit(7, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
+        self.emit(7, f"for {wo} in range({lo_w}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(7, f"for {wo} in range({lo_w}, {hi_w}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {x}[{xo} + {wo} * {v['sw']} * {v['xs_w']}]")
+        self.emit(7, f"for {wo} in range({hi_w}, {v['wo']}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
         self.emit(5, f"{r} += 1")
         ld = v["ldc"]
-        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {width}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
-                     f"{width}, {v['out']} + {n0} * {v['img']} * {item}, {ld})")
+        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
+                     f"{hw}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
         if spec.bias:
             o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
             self.emit(2, f"for {o} in range({v['o']}):")
             self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
-            self.emit(3, f"{base} = {o} * {ld} + {n0} * {v['img']}")
-            self.emit(3, f"for {q} in range({width}):")
+            self.emit(3, f"{base} = {o} * {ld} + {n} * {v['img']}")
+            self.emit(3, f"for {q} in range({hw}):")
             self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
-        self.images = (n0, n1)
+        self.images = (n, n1)
 
     def gemm_params(self, g: int, spec: Gemm, keys: tuple[str, ...]) -> dict[str, str]:
         """Read phase-1 parameters ``keys`` of BLAS/window op ``g`` from the frame into locals."""
         v = {}
+        consts = dict(spec.consts)
         for key in keys:
+            if key in consts:
+                v[key] = str(consts[key])
+                continue
             v[key] = self.ns.fresh(f"{spec.hint}_{key}")
             self.emit(1, f"{v[key]} = {self.slot(('gemm', g, key))}")
         return v

@@ -49,9 +49,6 @@ __all__ = ["PlanOptions", "Plan", "KernelStep", "HostStep", "InterpStep", "plan_
 
 ABSOLUTE, ARENA, OUTBLOCK = 0, 1, 2
 _ALIGN = 64
-#: im2col columns of a convolution handled per gemm call (several images: one larger gemm is
-#: about twice as fast as one per image for the zoo's small convolutions).
-_CONV_COLS_BYTES = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -694,7 +691,7 @@ class _Build(Analysis):
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
         values["flops"] = n * ch * ho * wo * geo["k"][0] * geo["k"][1] * 10  # loads and compares, not BLAS-fast
-        return Gemm(c.dtype.name, False, hint=_hint(self.g.node(nid)), pool=True), values
+        return Gemm(c.dtype.name, False, hint=_hint(self.g.node(nid)), pool=True, consts=_window_consts(values)), values
 
     def conv_spec(self, nid: int) -> tuple[Gemm, dict]:
         """The im2col + BLAS + bias of convolution ``nid`` and its frame values."""
@@ -709,17 +706,14 @@ class _Build(Analysis):
         (pt, _), (pl, _) = geo["pads"]
         n, o, ho, wo = c.shape
         ckk = x.shape[1] * w.shape[2] * w.shape[3]
-        group = max(1, min(n, _CONV_COLS_BYTES // max(1, ckk * ho * wo * item)))  # images per gemm call
         img, ldc = c.strides[0] // item, c.strides[1] // item
         assert c.strides[2:] == (wo * item, item), c.strides
-        if img != ho * wo:
-            group = 1  # C order: an image's (O, H*W) block is one matrix, not several images
         values: dict[Any, Any] = {
             "fn": (ABSOLUTE, blas.address(c.dtype.name)), "c_in": x.shape[1], "h": x.shape[2], "w": x.shape[3],
             "o": o, "kh": w.shape[2], "kw": w.shape[3], "sh": geo["stride"][0], "sw": geo["stride"][1],
             "dil_h": geo["dilation"][0], "dil_w": geo["dilation"][1], "pt": pt, "pl": pl, "ho": ho, "wo": wo,
             "x": ("root", x.root, x.offset), "weight": ("root", w.root, w.offset), "out": ("root", c.root, c.offset),
-            "cols": ("cols", _align(ckk * group * ho * wo * item)), "group": group, "n": n, "img": img, "ldc": ldc,
+            "cols": ("cols", _align(ckk * ho * wo * item)), "n": n, "img": img, "ldc": ldc,
         }
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
@@ -728,7 +722,8 @@ class _Build(Analysis):
             values["bias"] = ("root", b.root, b.offset)
             values["bs"] = b.strides[0] // item
         values["flops"] = 2 * n * o * ho * wo * ckk
-        spec = Gemm(c.dtype.name, blas.ilp64, hint=_hint(self.g.node(nid)), conv=True, bias=info["bias"] is not None)
+        spec = Gemm(c.dtype.name, blas.ilp64, hint=_hint(self.g.node(nid)), conv=True, bias=info["bias"] is not None,
+                    consts=_window_consts(values))
         return spec, values
 
     def gemm_spec(self, nid: int, grp: Group) -> tuple[Gemm, dict]:
@@ -821,6 +816,15 @@ class _Build(Analysis):
             self.scratch_fixups.append((len(self.frame_const), chunk, scratch_offsets[desc[1]]))
         self.frame_const.append(const)
         self.frame_base.append(base)
+
+
+def _window_consts(values: dict) -> tuple[tuple[str, int], ...]:
+    """The window geometry of a convolution or pooling as source literals (the op's attributes, the
+    same for every input shape), and the input's innermost stride when it is one element."""
+    consts = [(key, int(values[key])) for key in ("kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl")]
+    if values["xs_w"] == 1:
+        consts.append(("xs_w", 1))
+    return tuple(consts)
 
 
 def _buffer_strides(op: str, t: Any, channel_major: bool = True) -> tuple[int, ...]:

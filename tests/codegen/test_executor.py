@@ -278,8 +278,35 @@ def test_convolution_kernels_match_the_reference(kwargs):
     sm = trace_quietly(f, (x, w, b))
     for options in (PlanOptions(), PlanOptions(parallel_work=1)):
         got, want, ex = run_both(sm, (x, w, b), options)
-        assert_close(got, want)  # one gemm covers several images: sums blocked differently than per image
+        assert_close(got, want)
     assert "k_conv2d_maximum_mul" in ex.plan((x, w, b)).describe()
+
+
+def test_convolutions_make_the_references_blas_calls():
+    # one gemm per image, as ir.ops does: OpenBLAS's sums depend on a call's shape and threads, so
+    # other calls (several images in one) miss the SPEC's tolerance where 144 terms cancel
+    x, w, b = f32(2, 16, 8, 8), f32(64, 16, 3, 3), f32(64)
+    sm = trace_quietly(lambda x, w, b: np.maximum(F.conv2d(x, w, b), 0.0), (x, w, b))
+    for options in (PlanOptions(), PlanOptions(parallel_work=1)):
+        got, want, _ = run_both(sm, (x, w, b), options)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_window_geometry_is_written_into_the_kernel_source():
+    # kernel size, stride, dilation and padding are literals, and so is a unit innermost input
+    # stride; a strided view as input keeps its stride a frame value
+    def f(x, w):
+        return F.max_pool2d(F.conv2d(x, w, stride=(1, 2)), 2), F.conv2d(x[..., ::2], w, padding=1)
+
+    x, w = f32(2, 3, 10, 12), f32(4, 3, 3, 2)
+    sm = trace_quietly(f, (x, w))
+    got, want, ex = run_both(sm, (x, w), FORCED)
+    assert_close(got, want)
+    text = "\n".join(k.text for k in ex.plan((x, w)).kernels)
+    assert "conv2d_xp[xo + ow * 2 * 1]" in text, text  # stride 2, unit input stride
+    assert "max_pool2d_xp[xo + ow * 2 * 1]" in text, text
+    assert "conv2d_xp[xo + ow * 1 * conv2d_xs_w]" in text, text  # x[..., ::2]: its stride from the frame
+    assert "conv2d_kh" not in text and "max_pool2d_sw" not in text
 
 
 def test_convolution_result_is_stored_channel_major_and_still_reads_as_nchw():
