@@ -32,3 +32,15 @@ def test_benchmark_script_runs_on_a_tiny_config(tmp_path, kernel_cache_dir):
     assert set(report["models"]) == {"mlp", "gelu_ln", "cnn", "transformer", "rnn", "rnn_traced"}
     for model in report["models"].values():
         assert model["max_rel_err"] < 1e-5
+
+
+@pytest.mark.slow
+def test_blas_measurement_scripts_run(capsys, kernel_cache_dir):
+    from benchmarks import blas_bits, gemm_floor
+
+    blas_bits.main()
+    out = capsys.readouterr().out
+    assert "per image, strided operands:         0" in out, out  # what exact-call kernels rely on
+    gemm_floor.main()
+    out = capsys.readouterr().out
+    assert "the 3 matmuls alone" in out and "ceiling over NumPy eager" in out, out
