@@ -349,6 +349,23 @@ def test_convolution_without_bias_and_pooling_windows():
     np.testing.assert_array_equal(got, want)  # max is exact: pooling equals the reference bit for bit
 
 
+def test_matmuls_numpy_runs_without_gemm_give_numpys_bits():
+    # one row (batch 1), one column, or x @ x.T: NumPy calls gemv/syrk, not gemm, so these stay
+    # np.matmul calls (gemm's sums differed from gemv's by 4e-5 relative at 1024 terms)
+    rng = np.random.default_rng(5)
+    cases = [
+        (lambda a, b: np.maximum(a @ b, 0.0), ((1, 1024), (1024, 64))),
+        (lambda a, b: np.maximum(a @ b, 0.0), ((64, 1024), (1024, 1))),
+        (lambda a, b: np.maximum(a @ b, 0.0), ((3, 1, 512), (512, 32))),
+        (lambda a, b: (a @ a.T) * 2.0 + b.sum(), ((48, 256), (1, 1))),
+    ]
+    for fn, shapes in cases:
+        inputs = tuple(rng.standard_normal(s).astype(np.float32) for s in shapes)
+        sm = trace_quietly(fn, inputs)
+        got, want, _ = run_both(sm, inputs, FORCED)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_matmul_layouts_and_dtypes_through_blas():
     a64, b64 = np.asarray(f32(5, 7), np.float64), np.asarray(f32(7, 3), np.float64)
 
@@ -358,7 +375,7 @@ def test_matmul_layouts_and_dtypes_through_blas():
         (lambda a, b: (a @ b) * 2.0, (a64, b64)),  # float64: dgemm
         (lambda a, b: np.tanh(a @ b), (f32(2, 1, 5, 7), f32(3, 7, 4))),  # broadcast batch axes
         (lambda a, b: a[:, 1:6] @ b[::2], (f32(4, 8), f32(10, 6))),  # strided views
-        (lambda a, b: (a @ b).sum(axis=-1), (f32(1, 7), f32(7, 3))),  # one row; a reduction joins
+        (lambda a, b: (a @ b).sum(axis=-1), (f32(2, 7), f32(7, 3))),  # a reduction joins (one row: gemv, tested above)
     ]
     for fn, inputs in cases:
         sm = trace_quietly(fn, inputs)
