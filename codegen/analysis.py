@@ -214,6 +214,8 @@ class Analysis:
         geometry = _conv_geometry(x, w, kwargs)
         if geometry is None or w.shape[1] != x.shape[1]:
             return None
+        if out_t.shape[1] == 1 or out_t.shape[2] * out_t.shape[3] == 1:
+            return None  # one output channel or pixel: the reference's matmul runs gemv, not gemm
         cand = Candidate(nid, "gemm", tuple(out_t.shape))  # type: ignore[arg-type]
         return cand, {"out": out_t.dtype.name, "ilp64": blas.ilp64, "conv": geometry, "x": refs[0], "w": refs[1],
                       "bias": bias_ref}

@@ -358,6 +358,8 @@ def test_matmuls_numpy_runs_without_gemm_give_numpys_bits():
         (lambda a, b: np.maximum(a @ b, 0.0), ((64, 1024), (1024, 1))),
         (lambda a, b: np.maximum(a @ b, 0.0), ((3, 1, 512), (512, 32))),
         (lambda a, b: (a @ a.T) * 2.0 + b.sum(), ((48, 256), (1, 1))),
+        (lambda x, w: np.maximum(F.conv2d(x, w), 0.0), ((2, 64, 6, 6), (1, 64, 3, 3))),  # one channel
+        (lambda x, w: np.maximum(F.conv2d(x, w), 0.0), ((2, 64, 3, 3), (8, 64, 3, 3))),  # one pixel
     ]
     for fn, shapes in cases:
         inputs = tuple(rng.standard_normal(s).astype(np.float32) for s in shapes)
