@@ -713,7 +713,7 @@ class _Build(Analysis):
             "o": o, "kh": w.shape[2], "kw": w.shape[3], "sh": geo["stride"][0], "sw": geo["stride"][1],
             "dil_h": geo["dilation"][0], "dil_w": geo["dilation"][1], "pt": pt, "pl": pl, "ho": ho, "wo": wo,
             "x": ("root", x.root, x.offset), "weight": ("root", w.root, w.offset), "out": ("root", c.root, c.offset),
-            "cols": ("cols", _align(ckk * ho * wo * item)), "n": n, "img": img, "ldc": ldc,
+            "cols": ("cols", _align(ckk * ho * wo * item)), "img": img, "ldc": ldc,
         }
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
