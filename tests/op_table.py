@@ -314,3 +314,7 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("is_none", _optional_sample, (f32(3),), other=(f32(3), f32(3)), id="is_none-script"),
     Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
 ]
+
+
+# More tables, one file per group of ops; each calls sample()/error() above on import.
+from tests import op_table_numpy, op_table_ufuncs, op_table_update  # noqa: E402,F401

@@ -31,6 +31,10 @@ __all__ = [
     "RuleTable",
     "MissingRuleError",
     "normalize_call",
+    "defdecomp",
+    "decomposition_for",
+    "numpy_surface",
+    "numpy_path",
 ]
 
 
@@ -105,6 +109,7 @@ class OpDef:
 _OPS: dict[str, OpDef] = {}
 _BY_NUMPY: dict[Any, str] = {}
 _BY_METHOD: dict[str, str] = {}
+_DECOMPOSITIONS: dict[Any, Callable[..., Any]] = {}
 
 
 class MissingRuleError(KeyError):
@@ -206,6 +211,47 @@ def op_for_method(method: str) -> OpDef | None:
 
 
 _EMPTY = inspect.Parameter.empty
+
+
+def defdecomp(*numpy_fns: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: the decorated function, written in ordinary NumPy over registered ops, is how
+    the NumPy functions ``numpy_fns`` are recorded (as ``jax.numpy`` is written over ``lax``).
+
+    Tracing runs the decomposition on traced values, so the program holds only registered ops;
+    ``tracer.script`` runs it the same way on symbolic values.  Use it only where composing the
+    primitives gives NumPy's bits; otherwise register an op with the NumPy function as reference.
+    """
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for f in numpy_fns:
+            if f in _DECOMPOSITIONS or f in _BY_NUMPY:
+                raise ValueError(f"{numpy_path(f)} already has an op or a decomposition")
+            _DECOMPOSITIONS[f] = fn
+        return fn
+
+    return register
+
+
+def decomposition_for(fn: Any) -> Callable[..., Any] | None:
+    """The decomposition registered for the NumPy function ``fn``, or ``None``."""
+    try:
+        return _DECOMPOSITIONS.get(fn)
+    except TypeError:  # unhashable callables
+        return None
+
+
+def numpy_path(fn: Any) -> str:
+    """``fn``'s name under ``np``: ``"hstack"``, ``"linalg.norm"``."""
+    module = getattr(fn, "__module__", "") or ""
+    name = getattr(fn, "__name__", repr(fn))
+    return f"linalg.{name}" if module.startswith("numpy.linalg") else name
+
+
+def numpy_surface() -> dict[str, Any]:
+    """Every NumPy function programs may call, by its path under ``np`` (``"linalg.norm"``):
+    the NumPy aliases of registered ops and the functions with a decomposition.  This is the
+    closed table the frontend admits; nothing else under ``np`` is looked up."""
+    return {numpy_path(f): f for f in (*_BY_NUMPY, *_DECOMPOSITIONS)}
 
 
 def normalize_call(op: OpDef, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, tuple]:
