@@ -33,7 +33,7 @@ from ir import (
     verify,
 )
 from ir.builder import Builder, Value
-from ir.ops import OpDef, get_op, normalize_call
+from ir.ops import OpDef, decomposition_for, get_op, normalize_call, op_for_numpy
 from ir.types import SHORT_NAMES
 from runtime.module import ScriptFunction, ScriptModule
 
@@ -342,11 +342,22 @@ def _contains_proxy(value: Any) -> bool:
     return False
 
 
-def _creation_patch(original: Callable[..., Any], op_name: str) -> Callable[..., Any]:
+#: NumPy functions that take no array argument (so NumPy's dispatch never sees a traced size):
+#: while tracing, the ``np`` namespace holds wrappers that record them when an argument is traced.
+CREATION_FUNCTIONS = ("zeros", "ones", "full", "empty", "arange", "eye", "identity", "tri", "linspace")
+
+
+def _creation_patch(original: Callable[..., Any]) -> Callable[..., Any]:
     def patched(*args: Any, **kwargs: Any) -> Any:
         tracer = _state.current()
         if tracer is not None and _contains_proxy((args, kwargs)):
-            return tracer.record_call(get_op(op_name), args, kwargs)
+            op = op_for_numpy(original)
+            if op is not None:
+                return tracer.record_call(op, args, kwargs)
+            decomposition = decomposition_for(original)
+            if decomposition is not None:
+                return decomposition(*args, **kwargs)
+            raise tracer.unsupported(original)
         return original(*args, **kwargs)
 
     patched.__wrapped__ = original  # type: ignore[attr-defined]
@@ -364,10 +375,10 @@ def _traced_len(obj: Any) -> Any:
 
 @contextlib.contextmanager
 def _patched() -> Iterator[None]:
-    saved = {name: getattr(np, name) for name in ("zeros", "ones", "full", "arange")}
+    saved = {name: getattr(np, name) for name in CREATION_FUNCTIONS}
     try:
         for name, fn in saved.items():
-            setattr(np, name, _creation_patch(fn, name))
+            setattr(np, name, _creation_patch(fn))
         builtins.len = _traced_len
         yield
     finally:
