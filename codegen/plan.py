@@ -42,6 +42,11 @@ from ir.passes import cse, dce, infer_types, unroll_loops
 from .analysis import Analysis, Layout, c_strides, tensor_of
 from .fusion import Group, fuse
 from .kernels import Gemm, KernelSource, KernelSpec, KNode, Mem, generate
+from .loops import buffer_strides as _buffer_strides
+from .loops import first_fit as _first_fit
+from .loops import on_domain as _on_domain
+from .loops import simplify as _simplify
+from .loops import window_consts as _window_consts
 from .lowering import LOWER, Host
 
 __all__ = ["PlanOptions", "Plan", "KernelStep", "HostStep", "InterpStep", "plan_graph", "ABSOLUTE", "ARENA",
@@ -148,6 +153,7 @@ class Plan:
     owned: list = field(default_factory=list)  # arrays whose addresses the frames hold
     kernel_ops: frozenset[str] = frozenset()  # ops computed inside kernels
     slot_names: dict[int, str] = field(default_factory=dict)  # readable names for the driver
+    scalar_slots: frozenset[int] = frozenset()  # 0-d kernel results that NumPy calls see as scalars
 
     def describe(self) -> str:
         """The step list, one line per step (for people and tests)."""
@@ -180,6 +186,7 @@ class _Build(Analysis):
         self.options = options
         self.slots: dict[tuple[int, int], int] = {}
         self.owned: list = []
+        self.constant_arrays: dict[int, int] = {}  # constant node -> address of its owned array
 
     def slot(self, ref: tuple[int, int]) -> int:
         s = self.slots.get(ref)
@@ -430,8 +437,11 @@ class _Build(Analysis):
                 statics.append((self.slot((nid, 0)), self.static[(nid, 0)]))
         out_node = self.g.output_node
         out_refs = self.g.inputs(out_node)
-        scalarize = tuple(self.kernel_made(ref) and tensor_of(self.vtype(ref)) is not None
-                          and tensor_of(self.vtype(ref)).shape == () for ref in out_refs)
+        # 0-d values kernels compute that the reference would have as NumPy scalars: NumPy calls
+        # and the caller get scalars (``np.abs(x).T`` of a 0-d ``x`` is a scalar, ``np.where``'s a 0-d array)
+        scalar_refs = {ref for ref in self.buffers if getattr(tensor_of(self.vtype(ref)), "shape", None) == ()
+                       and self.zero_d_is_scalar(ref[0])}
+        scalarize = tuple(ref in scalar_refs for ref in out_refs)
         output = (self.g.node(out_node).args[0], tuple(self.slot(r) for r in out_refs), scalarize)
         arena_objects, outblock_objects = [], []
         for ref in sorted(need_obj):
@@ -453,6 +463,7 @@ class _Build(Analysis):
             owned=self.owned,
             kernel_ops=frozenset(self.g.node(n).op for grp in self.groups for n in grp.members),
             slot_names={slot: _hint(self.g.node(ref[0])) for ref, slot in self.slots.items()},
+            scalar_slots=frozenset(self.slot(ref) for ref in scalar_refs),
         )
 
     def constant_value(self, nid: int) -> Any:
@@ -464,6 +475,23 @@ class _Build(Analysis):
         if isinstance(value, np.ndarray) and not (value.flags.c_contiguous and value.flags.aligned):
             value = np.ascontiguousarray(value)
         return value
+
+    def constant_address(self, nid: int) -> int:
+        """Address of constant ``nid``'s data in an array the plan owns (``Plan.owned`` keeps it
+        alive as long as the frames that hold the address).  A NumPy scalar (``np.float32(1e-5)``)
+        has no buffer of its own: ``__array_interface__`` would hand out a temporary's, freed at
+        once, so it gets a 0-d array."""
+        hit = self.constant_arrays.get(nid)
+        if hit is None:
+            value = self.constant_value(nid)
+            arr = value if isinstance(value, np.ndarray) else np.array(value)
+            if not arr.dtype.isnative:
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+            if not (arr.flags.c_contiguous and arr.flags.aligned):
+                arr = np.array(arr, order="C")
+            self.owned.append(arr)
+            hit = self.constant_arrays[nid] = arr.__array_interface__["data"][0]
+        return hit
 
     def kernel_made(self, ref: tuple[int, int]) -> bool:
         return ref in self.buffers
@@ -528,9 +556,7 @@ class _Build(Analysis):
             return (ARENA if where == "arena" else OUTBLOCK), off
         node = self.g.node(root[0])
         if node.op == "constant":
-            value = self.constant_value(root[0])
-            self.owned.append(value)
-            return ABSOLUTE, value.__array_interface__["data"][0]
+            return ABSOLUTE, self.constant_address(root[0])
         if root not in self.bases:
             self.bases[root] = self.next_base
             self.next_base += 1
@@ -818,87 +844,11 @@ class _Build(Analysis):
         self.frame_base.append(base)
 
 
-def _window_consts(values: dict) -> tuple[tuple[str, int], ...]:
-    """The window geometry of a convolution or pooling as source literals (the op's attributes, the
-    same for every input shape), and the input's innermost stride when it is one element."""
-    consts = [(key, int(values[key])) for key in ("kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl")]
-    if values["xs_w"] == 1:
-        consts.append(("xs_w", 1))
-    return tuple(consts)
-
-
-def _buffer_strides(op: str, t: Any, channel_major: bool = True) -> tuple[int, ...]:
-    """Byte strides of a buffer written by a kernel: C order, except a convolution's result
-    ``(N, O, H, W)``, stored as ``(O, N, H, W)`` so one ``gemm`` writes several images at once
-    (unless ``channel_major`` is false: then one ``gemm`` per image)."""
-    shape, item = tuple(t.shape), t.dtype.itemsize
-    if op == "conv2d" and len(shape) == 4 and channel_major:
-        n, o, h, w = shape
-        return (h * w * item, n * h * w * item, w * item, item)
-    return c_strides(shape, item)
-
-
-def _first_fit(live: list[tuple[int, int, Any]], size: int) -> int:
-    offset = 0
-    for start, length, _ in sorted(live):
-        if start - offset >= size:
-            return offset
-        offset = max(offset, start + length)
-    return offset
-
-
 def _out_fn(op: str) -> Any:
     rule = LOWER.get(op) if op in LOWER else None
     if isinstance(rule, Host) and rule.out and op == "matmul":
         return np.matmul
     return None
-
-
-def _on_domain(lay: Layout, grp: Group, align: str, varying: bool) -> tuple[int, ...]:
-    """Element strides of ``lay`` over the group's loops (kept axes, then reduced; 0 = broadcast).
-
-    A size-1 axis of a size-1 domain axis is ambiguous: for values that change with the inputs
-    (``varying``) it keeps its real stride, so that batch 1 uses the same kernel as batch 8.
-    """
-    item = lay.dtype.itemsize
-    rank = len(grp.domain)
-    shape, strides = lay.shape, lay.strides
-    assert all(s % item == 0 for s in strides), "strides are multiples of the item size"
-    if align == "outer":  # a reduction result without its reduced axes: it spans the kept axes
-        out = [0] * rank
-        for i, (n, s) in enumerate(zip(shape, strides)):
-            if n != 1 or varying:
-                out[i] = s // item
-        return tuple(out)
-    natural = [0] * rank
-    offset = rank - len(shape)
-    for i, (n, s) in enumerate(zip(shape, strides)):
-        if n != 1 or (varying and grp.domain[offset + i] == 1):
-            natural[offset + i] = s // item
-    return tuple(natural[a] for a in grp.loop_order)
-
-
-def _simplify(extents: list[int], table: list[list[int]], outer_n: int, keep_first: bool = False) -> tuple[list, list]:
-    """Drop size-1 axes (but the first) and merge neighbours every mem steps through contiguously.
-
-    With ``keep_first`` the first axis is not merged either: a kernel that starts with a BLAS call
-    splits rows (or batches) of the matmul and of its epilogue the same way.
-    """
-
-    def part(lo: int, hi: int) -> list[tuple[int, list[int]]]:
-        # the outermost axis stays even at size 1 (a batch of one shares the kernel of any batch)
-        dims = [(extents[d], [row[d] for row in table]) for d in range(lo, hi) if extents[d] != 1 or d == 0]
-        merged: list[tuple[int, list[int]]] = []
-        for n, strides in dims:
-            if merged and not (keep_first and len(merged) == 1 and lo == 0):
-                pn, ps = merged[-1]
-                if all(a == b * n for a, b in zip(ps, strides)):
-                    merged[-1] = (pn * n, strides)
-                    continue
-            merged.append((n, strides))
-        return merged
-
-    return part(0, outer_n), part(outer_n, len(extents))
 
 
 def _hint(node: Node) -> str:
@@ -915,7 +865,8 @@ def _kernel_name(g: Graph, members: list[int]) -> str:  # noqa: D103
     return f"k_{name}"
 
 
-def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions | None = None) -> Plan:
+def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions | None = None, *,
+               scalar_inputs: frozenset[int] = frozenset()) -> Plan:
     """Plan ``graph`` for concrete ``input_types``.
 
     Parameters
@@ -925,6 +876,9 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         One concrete type per graph input (``TensorType`` with known dtype and shape, or
         ``ScalarType``).
     options : PlanOptions, optional
+    scalar_inputs : frozenset of int, optional
+        Positions of 0-d inputs passed as NumPy scalars rather than 0-d arrays (``astype`` of a
+        scalar is a scalar, of a 0-d array a 0-d array).
 
     Returns
     -------
@@ -946,4 +900,6 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
             graph = dce(cse(unrolled))
-    return _Build(graph, input_types, options).run()
+    build = _Build(graph, input_types, options)
+    build.scalar_inputs = scalar_inputs
+    return build.run()

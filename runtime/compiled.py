@@ -29,7 +29,7 @@ import numpy as np
 
 from codegen.cache import get_kernel
 from codegen.plan import ARENA, InterpStep, Plan, PlanOptions, plan_graph
-from ir import Graph, ScalarType, TracerWarning, Type, type_of
+from ir import Graph, ScalarType, TensorType, TracerWarning, Type, type_of
 from ir.node import Node, Use
 
 from .driver import _contiguous, build_driver, data_address
@@ -87,8 +87,8 @@ def _value_key(v: Any) -> Any:
         return py
     if isinstance(v, np.ndarray):
         return (v.dtype.str, v.shape)
-    if isinstance(v, np.generic):
-        return (v.dtype.str, ())
+    if isinstance(v, np.generic):  # a NumPy scalar: ops such as astype keep it a scalar (a 0-d array stays one)
+        return (v.dtype.str, (), "scalar")
     return str(type_of(v))
 
 
@@ -181,6 +181,11 @@ class _Compiled:
         self.programs = programs
         self.local = threading.local()
         self.param_cache: list[tuple[Any, np.ndarray, int] | None] = [None] * len(plan.params)
+        # what kernels were compiled to read from each parameter (its buffer's size and layout)
+        types = {n.kwarg("name"): n.types[0] for _, n in plan.graph.nodes() if n.op == "param" and n.types}
+        self.param_specs = [(t.dtype.newbyteorder("="), tuple(t.shape))
+                            if isinstance(t, TensorType) and t.is_concrete and t.dtype is not None else None
+                            for t in (types.get(name) for _, name, _ in plan.params)]
         self.driver = build_driver(plan, self.kernels, programs, _parallel, self.param_address, plan.graph.name)
 
     def state(self) -> _ThreadState:
@@ -189,14 +194,28 @@ class _Compiled:
             ts = self.local.ts = _ThreadState(self.plan)
         return ts
 
-    def param_address(self, k: int, name: str, value: Any) -> int:
-        """Address of parameter ``k``'s data (cached while the same array object is passed)."""
+    def param_address(self, k: int, name: str, value: Any, keep: list) -> int:
+        """Address of parameter ``k``'s data (cached while the same array object is passed).
+
+        Only an array that kernels can read in place is cached: a copy (of a non-contiguous or
+        misaligned parameter, or of a NumPy scalar) is made for this call and held in ``keep``,
+        the call's list of what its frames point into, so that it lives while kernels read it and
+        never goes stale when the parameter is updated in place.
+        """
         hit = self.param_cache[k]
         if hit is not None and hit[0] is value:
             return hit[2]
         arr = _contiguous(value)
+        spec = self.param_specs[k]
+        if spec is not None and (arr.dtype != spec[0] or arr.shape != spec[1]):
+            raise RuntimeError(
+                f"parameter {name!r} is {arr.dtype}{list(arr.shape)} but {self.plan.graph.name}() was compiled for "
+                f"{spec[0]}{list(spec[1])}; assign arrays of the captured shape and dtype (or load_state_dict)")
         ptr = data_address(arr)
-        self.param_cache[k] = (value, arr, ptr)
+        if arr is value:
+            self.param_cache[k] = (value, arr, ptr)
+        else:
+            keep.append(arr)
         return ptr
 
     def run(self, values: list[Any], state: Mapping[str, Any]) -> Any:
@@ -241,8 +260,16 @@ class NumbaExecutor:
     def prepare(self, input_types: Sequence[Type]) -> None:
         """Plan and compile (or load from the cache) for these concrete input types now, so that
         the first call with such inputs compiles nothing."""
-        types = tuple(_dynamic(t) for t in input_types)
-        self._get(signature_key(types), types)
+        given = list(input_types)
+        keys = list(signature_key([_dynamic(t) for t in given]))
+        types = [_dynamic(t) for t in given]
+        # arguments left out take their defaults, as in ``run`` (a scripted ``scale: float = 2.0``)
+        for _, _name, default, has_default in self._program.inputs[len(given):]:
+            if not has_default:
+                break
+            keys.append(_value_key(default))
+            types.append(_dynamic(type_of(default)))
+        self._get(tuple(keys), tuple(types))
 
     def compiled(self, args: Sequence[Any]) -> _Compiled | Program:
         """The compiled form used for ``args`` (building it if needed); for inspection and tests."""
@@ -259,16 +286,16 @@ class NumbaExecutor:
             hit = self._compiled.get(key)
             if hit is not None:
                 return hit
-            built = self._build(types)
+            built = self._build(types, frozenset(i for i, k in enumerate(key) if isinstance(k, tuple) and len(k) == 3))
             with self._lock:
                 self._compiled[key] = built
                 while len(self._compiled) > _MAX_SIGNATURES:
                     self._compiled.popitem(last=False)
             return built
 
-    def _build(self, types: tuple) -> _Compiled | Program:
+    def _build(self, types: tuple, scalar_inputs: frozenset[int] = frozenset()) -> _Compiled | Program:
         try:
-            plan = plan_graph(self.graph, types, self.options)
+            plan = plan_graph(self.graph, types, self.options, scalar_inputs=scalar_inputs)
         except Exception as exc:  # a planner bug must not stop a program that the interpreter runs
             warnings.warn(f"numba backend could not plan {self.graph.name}() for {', '.join(map(str, types))}: "
                           f"{type(exc).__name__}: {exc}; running it on the interpreter", TracerWarning, stacklevel=4)

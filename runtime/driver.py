@@ -71,8 +71,11 @@ data_address = _make_address()
 
 
 def _contiguous(value: Any) -> np.ndarray:
-    """``value`` as an aligned C-contiguous array (0-d stays 0-d, unlike ``np.ascontiguousarray``)."""
+    """``value`` as an aligned C-contiguous array in native byte order, as kernels read it (0-d
+    stays 0-d, unlike ``np.ascontiguousarray``)."""
     arr = np.asarray(value)
+    if not arr.dtype.isnative:  # ``>f4`` data (from a file) has the dtype name kernels compile for
+        return arr.astype(arr.dtype.newbyteorder("="), order="C")
     if not (arr.flags.c_contiguous and arr.flags.aligned):
         arr = np.array(arr, order="C", copy=True)
     return arr
@@ -94,9 +97,11 @@ class _Literals:
         self.values: dict[str, Any] = {}
 
     def ref(self, value: Any) -> str:
-        if value is None or isinstance(value, (bool, int, str)) or value is Ellipsis:
+        # exact types: NumPy scalars subclass some of these (np.float64 is a float) and print as
+        # ``np.float64(1.5)``, a name the driver does not have; they are referenced by name
+        if value is None or type(value) in (bool, int, str) or value is Ellipsis:
             return repr(value) if value is not Ellipsis else "..."
-        if isinstance(value, float) and np.isfinite(value):
+        if type(value) is float and np.isfinite(value):
             return repr(value)
         name = f"_L{len(self.values)}"
         self.values[name] = value
@@ -112,7 +117,7 @@ _DRIVER_NAMES = frozenset({
 
 
 def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: Callable[..., None],
-                 param_address: Callable[[int, str, Any], int], graph_name: str) -> Callable[..., Any]:
+                 param_address: Callable[[int, str, Any, list], int], graph_name: str) -> Callable[..., Any]:
     """Generate and compile the driver of ``plan`` (see the module docstring)."""
     ns = Namespace(RESERVED | _DRIVER_NAMES)  # generated globals start with "_" and a letter: never a hint
     lit = _Literals()
@@ -136,7 +141,7 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
     for k, (slot, name, base) in enumerate(plan.params):
         lines.append(f"{var(slot)} = param(state, {name!r})")
         if base is not None:
-            lines.append(f"bases[{base}] = param_address({k}, {name!r}, {var(slot)})")
+            lines.append(f"bases[{base}] = param_address({k}, {name!r}, {var(slot)}, keep)")
     for slot, value in plan.statics:
         lines.append(f"{var(slot)} = {lit.ref(value)}")
     for k, (slot, *_rest) in enumerate(plan.arena_objects):
@@ -168,7 +173,7 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
                 lines.append(f"parallel({k}, F, {tuple(8 * w for w in step.frames)!r})  # {step.name}")
             continue
         outs = ", ".join(var(s) for s in step.outs) + ("," if len(step.outs) == 1 and _multi(step) else "")
-        ins = [var(s) for s in step.ins]
+        ins = [f"scalar({var(s)})" if s in plan.scalar_slots else var(s) for s in step.ins]
         if isinstance(step, HostStep):
             h = f"_H{i}"
             extra[h] = step.fn

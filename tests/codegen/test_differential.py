@@ -11,14 +11,20 @@ tests the lowering, not rounding luck; examples are derandomized so CI sees the 
 
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import tracer
 from codegen.plan import PlanOptions
+from ir import TracingError
+from tests.codegen import fuzz_programs as fz
 from tests.codegen.helpers import FORCED, run_both, trace_quietly
 from tracer.dispatch import call_op
 
@@ -145,3 +151,51 @@ def test_random_programs_match_the_interpreter(case):
     for options in (FORCED, PlanOptions()):
         got, want, _ = run_both(sm, tuple(inputs), options)
         _scaled_close(got, want)
+
+
+# -- the wide fuzzer (tests/codegen/fuzz_programs.py): most of the registry, NumPy scalar constants
+# of every dtype, sizes, 0-d, empty and non-contiguous arrays, NaN/inf, integer overflow; each
+# program run twice with garbage in between.  A few dozen programs in CI; ``pytest -m fuzz`` runs
+# TRACER_FUZZ_EXAMPLES of them (default 400), drawn afresh each run.
+
+FUZZ_EXAMPLES = int(os.environ.get("TRACER_FUZZ_EXAMPLES", "400"))
+
+
+def _check_case(case: tuple) -> None:
+    inputs, steps, how = case
+    program = fz.build(steps)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            program(*inputs)
+        except Exception:  # NumPy refuses this combination (bitwise on floats, ...): not a program
+            assume(False)
+        try:
+            sm = trace_quietly(program, tuple(inputs))
+        except TracingError:  # outside what tracing captures (reported by the tracer's own tests)
+            assume(False)
+    fz.check_program(sm, tuple(inputs), how)
+    if how["restore"]:  # save, load with _restore_shapes=True (planned during load), run on numba
+        buf = io.BytesIO()
+        tracer.save(sm, buf)
+        buf.seek(0)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            loaded = tracer.load(buf, _restore_shapes=True)
+            assert loaded.backend == "numba"
+            want = sm(*inputs)
+            got = loaded(*(fz.fresh(x) for x in inputs))
+        fz.spec_close(got, want, "loaded with _restore_shapes=True")
+
+
+@settings(max_examples=50, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(fz.programs())
+def test_wide_random_programs_match_the_interpreter(case):
+    _check_case(case)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fz.programs())
+def test_wide_random_programs_match_the_interpreter_fuzz(case):
+    _check_case(case)
