@@ -93,6 +93,21 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def escape(text: str) -> str:
+    r"""``text`` safe for a terminal: every character that is not printable (escape sequences,
+    other control characters, bidirectional overrides), except newlines, written as an escape.
+
+    >>> escape("w\x1b[2J")
+    'w\\x1b[2J'
+    """
+    return "".join(c if c.isprintable() or c == "\n" else _escaped(c) for c in str(text))
+
+
+def _escaped(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else (f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
+
+
 # -- inspect --------------------------------------------------------------------------------------
 def format_info(info: ArchiveInfo, name: str = "archive") -> str:
     """The human-readable report of ``python -m tracer inspect``.
@@ -158,7 +173,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(dataclasses.asdict(info), indent=2))
     else:
-        sys.stdout.write(format_info(info, args.file))
+        sys.stdout.write(escape(format_info(info, args.file)))
     return 0
 
 
@@ -330,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _warning_line(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
                   line: Any = None) -> None:
     interrupt()
-    sys.stderr.write(f"tracer: warning: {category.__name__}: {_one_line(message)}\n")
+    sys.stderr.write(escape(f"tracer: warning: {category.__name__}: {_one_line(message)}") + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -381,5 +396,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(name: str, message: str, code: int) -> int:
     interrupt()
     sys.stdout.flush()
-    sys.stderr.write(f"{name}: error: {message}\n")
+    sys.stderr.write(escape(f"{name}: error: {_one_line(message)}") + "\n")
     return code

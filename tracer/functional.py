@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ir import ScriptError
+
 from .dispatch import call_op
 
 __all__ = [
@@ -421,7 +423,11 @@ def embedding(
     """
     if max_norm is not None:
         raise NotImplementedError("embedding(max_norm=...) is not supported; renormalise the weight beforehand")
-    if input.dtype.kind not in "iu":
+    try:
+        kind = input.dtype.kind
+    except ScriptError:  # scripted without example inputs: np.take refuses non-integers when it runs
+        kind = "i"
+    if kind not in "iu":
         raise TypeError(f"embedding indices must be an integer array, got dtype {input.dtype}")
     return np.take(weight, input, axis=0)
 

@@ -27,6 +27,10 @@ from ..graph import Graph, ValueRef
 from ..node import LITERAL_TYPES, Node, Slice, SourceLoc, Use
 from ..ops import OpDef, get_op, normalize_call, op_for_method, op_for_numpy
 from ..types import AnyType, ScalarType, TensorType, TupleType, Type, join, type_of
+from .budget import Budget
+from .budget import bounded_static as _bounded_static
+from .budget import widen as _widen
+from .numpy_table import NOT_ADMITTED, checked_dtype, numpy_attribute
 from .transforms import BREAK, CONTINUE, contains, lift_returns, lower_jumps
 
 __all__ = ["Compiler", "Resolver", "Source", "OPS", "annotation_type"]
@@ -150,8 +154,9 @@ _UNSUPPORTED: dict[type, tuple[str, str]] = {
     ast.Match: ("match", "use if/elif/else"),
 }
 
+_MATH_CONSTANTS = frozenset({"pi", "e", "tau", "inf", "nan"})
 _SAFE_BUILTINS = {"range", "len", "int", "float", "bool", "abs", "min", "max", "isinstance", "tuple",
-                  "enumerate", "zip", "reversed", "list", "print"}
+                  "enumerate", "zip", "reversed", "list", "print", "slice"}
 
 
 def _is_literal(v: Any) -> bool:
@@ -191,7 +196,8 @@ class Compiler:
 
     MAX_DEPTH = 64
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget if budget is not None else Budget()
         self.builder: Builder | None = None
         self.frames: list[_Frame] = []
         self._params: dict[tuple[int, str], Value] = {}
@@ -371,7 +377,7 @@ class Compiler:
             raise self.error(node, "unsupported construct 'return inside a loop'",
                              "assign the result to a variable, break, and return after the loop")
         body.append(ast.Return(value=None, lineno=fn.end_lineno or fn.lineno, col_offset=0))
-        result = self.block(lift_returns(body))
+        result = self.block(lift_returns(body, self.budget.spend_work))
         return result[1]
 
     def _returns_in_loop(self, stmts: list[ast.stmt]) -> bool:
@@ -454,6 +460,9 @@ class Compiler:
 
     def emit(self, op: OpDef, args: tuple, kwargs: dict, node: ast.AST | None, hints: tuple = ()) -> Any:
         """Record ``op(*args, **kwargs)``; values may be static or IR values."""
+        self.budget.spend_nodes(1, node)
+        if op.multi_output:
+            self.budget.check_outputs(args, node)
         refs: list[Value] = []
         targs = tuple(self._template(a, refs, node) for a in args)
         tkwargs = {k: self._template(v, refs, node) for k, v in kwargs.items()}
@@ -660,6 +669,7 @@ class Compiler:
         inputs = [cond] + [Value(parent, r, parent.graph.value_type(r)) for r in captured]
         types = [join(_type(then_vals[i]), _type(else_vals[i])) for i in keep]
         hints = tuple(names[i] for i in keep) if names else ()
+        self.budget.spend_nodes(1 + len(inputs), s)
         outs = parent.emit(get_op("if"), tuple(Use(i) for i in range(len(inputs))), (), inputs, types=types,
                            scope=self.frame.source.scope, loc=self.loc(s),
                            blocks=(b_then.graph, b_else.graph), hints=hints)
@@ -711,7 +721,7 @@ class Compiler:
                 [n for n in assigned if n not in prologue[0]]
         carried = assigned
         init = [self.materialize(env[n], s) for n in carried]
-        types = [v.type for v in init]
+        types = [_widen(v.type) for v in init]
         for _ in range(4):
             def run_body() -> tuple[Any, list[Any]]:
                 if prologue is not None:
@@ -732,6 +742,7 @@ class Compiler:
         captured = self._captures([b])
         parent = self.builder
         inputs = [self.materialize(cond0, s), *init] + [Value(parent, r, parent.graph.value_type(r)) for r in captured]
+        self.budget.spend_nodes(1 + len(inputs), s)
         outs = parent.emit(get_op("loop"), tuple(Use(i) for i in range(len(inputs))), (("n_carried", len(carried)),),
                            inputs, types=types, scope=self.frame.source.scope, loc=self.loc(s),
                            blocks=(b.graph,), hints=tuple(carried))
@@ -753,6 +764,8 @@ class Compiler:
         seq = self.expr(it)
         if isinstance(seq, Value):
             raise self.error(s, "a for loop over an array", "loop over range(len(x)) or range(x.shape[0])")
+        if isinstance(seq, (tuple, list, range)):
+            self.budget.check_length(len(seq), s)
         try:
             items = list(seq) if isinstance(seq, (tuple, list, range, enumerate, zip, reversed)) else \
                 self.frame.source.resolver.attribute(self, seq, "__iter_static__", s)
@@ -766,6 +779,7 @@ class Compiler:
         if len(items) > 10_000:
             raise self.error(s, f"a loop over {len(items)} static items", "loop over range(...) instead")
         for item in items:
+            self.budget.spend_unrolled(1, s)
             self.assign(s.target, item, s)
             done, _ = self.block(s.body)
 
@@ -810,6 +824,7 @@ class Compiler:
         return value.dims() if isinstance(value, _Shape) else value
 
     def expr_lazy(self, e: ast.expr) -> Any:
+        self.budget.spend_work(1, e)
         method = getattr(self, f"_e_{type(e).__name__}", None)
         if method is None:
             raise self.unsupported(e)
@@ -868,17 +883,18 @@ class Compiler:
     def attribute(self, obj: Any, name: str, e: ast.AST) -> Any:
         if isinstance(obj, Value):
             return self._value_attribute(obj, name, e)
-        if obj is np:
-            value = getattr(np, name, _MISSING)
-            if value is _MISSING:
-                raise self.error(e, f"numpy has no attribute {name!r}")
+        value = numpy_attribute(obj, name)
+        if value is not NotImplemented:
+            if value is NOT_ADMITTED:
+                raise self.error(e, f"np.{name} is not available in programs",
+                                 "use the NumPy functions that have registered ops (ir.ops.numpy_surface())")
             return value
         if obj is OPS:
             try:
                 return get_op(name)
             except KeyError as exc:
                 raise self.error(e, str(exc.args[0])) from None
-        if obj is math and isinstance(getattr(math, name, None), float):
+        if obj is math and name in _MATH_CONSTANTS:
             return getattr(math, name)
         if isinstance(obj, np.dtype) and name in ("name", "itemsize", "kind"):
             return getattr(obj, name)
@@ -959,20 +975,20 @@ class Compiler:
         """Evaluate an operator on static numbers, refusing what could blow up (huge ints)."""
         if not all(isinstance(a, _STATIC_NUMBERS) or a is None for a in args):
             if fn in (operator.add,) and all(isinstance(a, tuple) for a in args):
-                return fn(*args)  # tuple concatenation (sizes are bounded by the text)
+                self.budget.check_length(sum(len(a) for a in args), e)
+                return fn(*args)  # tuple concatenation (its length is budgeted)
             if fn in (operator.eq, operator.ne):
                 return fn(*args)
             raise self.error(e, f"operator on {', '.join(type(a).__name__ for a in args)} values")
-        if fn is operator.pow and isinstance(args[1], (int, float)) and abs(args[1]) > 64 \
-                and isinstance(args[0], (int, float)) and abs(args[0]) > 1:
+        if not _bounded_static(fn, args, self.budget.limits.int_bits):
             raise self.error(e, "a constant expression that is too large")
         if fn is operator.mul and any(isinstance(a, (str, tuple)) for a in args):
             raise self.error(e, "repeating a sequence in a constant expression")
         try:
             out = fn(*args)
-        except (ArithmeticError, ValueError, TypeError) as exc:
+        except (ArithmeticError, ValueError, TypeError, RuntimeWarning) as exc:
             raise self.error(e, f"constant expression fails: {exc}") from None
-        if isinstance(out, int) and abs(out) >= _MAX_STATIC_INT:
+        if isinstance(out, (int, np.integer)) and abs(int(out)) >= _MAX_STATIC_INT:
             raise self.error(e, "a constant expression that is too large")
         return out
 
@@ -1265,7 +1281,10 @@ def _minmax(fn: Any) -> Any:
         if kwargs or any(isinstance(a, Value) for a in args) or len(args) < 2:
             raise c.error(e, f"{fn.__name__}() on values computed at run time",
                           f"use np.{'minimum' if fn is min else 'maximum'}(a, b)")
-        return fn(*args)
+        try:
+            return fn(*args)
+        except (TypeError, ValueError) as exc:
+            raise c.error(e, f"{fn.__name__}() fails: {exc}") from None
 
     return call
 
@@ -1281,22 +1300,43 @@ def _isinstance(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
             py = {"int": int, "float": float, "bool": bool, "none": type(None)}[t.kind]
             return any(issubclass(py, k) for k in classes if isinstance(k, type))
         raise c.error(e, "isinstance() of a value whose type is unknown")
-    return isinstance(obj, cls)
+    try:
+        return isinstance(obj, cls)
+    except TypeError as exc:
+        raise c.error(e, f"isinstance() fails: {exc}") from None
 
 
 def _static_only(fn: Any) -> Any:
     def call(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
         if _contains_value(args) or any(isinstance(v, Value) for v in kwargs.values()):
             raise c.error(e, f"{fn.__name__}() on values computed at run time")
-        result = fn(*args, **kwargs)
-        if fn in (enumerate, zip, reversed, range):
-            items = list(result)
-            if len(items) > 10_000:
-                raise c.error(e, f"{fn.__name__}() over too many items")
-            return tuple(items)
+        for a in args:
+            if isinstance(a, (tuple, list, range)):
+                c.budget.check_length(len(a), e)
+        try:
+            result = fn(*args, **kwargs)
+            if fn is range:
+                c.budget.check_length(len(result), e)  # before building it
+            if fn in (enumerate, zip, reversed, range):
+                items = list(result)
+                if len(items) > 10_000:
+                    raise c.error(e, f"{fn.__name__}() over too many items")
+                return tuple(items)
+            if fn in (tuple, list):
+                return tuple(result)
+        except ScriptError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise c.error(e, f"{fn.__name__}() fails: {exc}") from None
         return result
 
     return call
+
+
+def _slice(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    if kwargs or not 1 <= len(args) <= 3:
+        raise c.error(e, "slice() takes one to three positional arguments")
+    return slice(*args)
 
 
 def _print(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
@@ -1307,7 +1347,7 @@ _BUILTIN_CALLS: dict[Any, Any] = {
     len: _len, int: _cast(int), float: _cast(float), bool: _cast(bool), abs: _abs, min: _minmax(min),
     max: _minmax(max), isinstance: _isinstance, tuple: _static_only(tuple), list: _static_only(tuple),
     enumerate: _static_only(enumerate), zip: _static_only(zip), reversed: _static_only(reversed),
-    range: _static_only(range), print: _print,
+    range: _static_only(range), print: _print, slice: _slice,
 }
 
 
@@ -1322,7 +1362,7 @@ def _np_ndim(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
 def _np_dtype(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
     if _contains_value(args):
         raise c.error(e, "np.dtype() of a value computed at run time", "use x.dtype")
-    return np.dtype(*args)
+    return checked_dtype(c, args, kwargs, e)
 
 
 _NUMPY_SPECIAL: dict[Any, Any] = {np.shape: _np_shape, np.ndim: _np_ndim, np.dtype: _np_dtype}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ast
 import math
+import os
+import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,12 +22,46 @@ from ..errors import ScriptError
 from ..graph import Graph
 from ..ops import get_op
 from ..types import Type
+from .budget import Budget
 from .compiler import OPS, Compiler, Source
+from .names import check_member_name
 
-__all__ = ["parse_program", "parse_method", "ProgramResolver"]
+__all__ = ["parse_program", "parse_method", "ProgramResolver", "parse_source"]
 
 MAX_PROGRAM_CHARS = 16 * 2**20
+#: ``ast.parse`` takes ~300 bytes of memory per token, so tokens are counted before parsing.
+MAX_PROGRAM_TOKENS = 1_000_000
 MAX_NESTING = 100
+
+# CPython 3.11's parser is not thread-safe under concurrent parses ("AST constructor recursion
+# depth mismatch"): every parse of program text holds this lock.
+_PARSE_LOCK = threading.Lock()
+#: The file name ``ast.parse`` is given (see :func:`parse_source`).
+PARSE_FILENAME = os.path.join(os.devnull, "program.py")
+_TOKEN = re.compile(r"[A-Za-z_0-9.]+|[^\sA-Za-z_0-9.]")
+
+
+def parse_source(text: str, filename: str) -> ast.Module:
+    """``ast.parse(text)``, one parse at a time, after checking the size and token count."""
+    if len(text) > MAX_PROGRAM_CHARS:
+        raise ScriptError(f"program text in {filename} has {len(text)} characters, more than the limit "
+                          f"{MAX_PROGRAM_CHARS}")
+    tokens = 0
+    for _ in _TOKEN.finditer(text):
+        tokens += 1
+        if tokens > MAX_PROGRAM_TOKENS:
+            raise ScriptError(f"program text in {filename} has more than {MAX_PROGRAM_TOKENS:,} tokens, the limit "
+                              "MAX_PROGRAM_TOKENS")
+    with _PARSE_LOCK:
+        try:
+            # CPython opens the file named here to quote the line of a SyntaxError: give it a
+            # path that can never be opened (a name under a device file), never the entry name
+            return ast.parse(text, filename=PARSE_FILENAME)
+        except SyntaxError as exc:
+            raise ScriptError(f"program text in {filename} is not valid Python: {exc.msg} (line {exc.lineno})") \
+                from None
+        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            raise ScriptError(f"program text in {filename} is not valid Python: {exc}") from None
 
 
 class _State:
@@ -126,13 +163,9 @@ def parse_program(
     >>> [n.op for _, n in graphs["forward"].nodes()]
     ['input', 'exp', 'param', 'add', 'output']
     """
-    if len(text) > MAX_PROGRAM_CHARS:
-        raise ScriptError(f"program text of {len(text)} characters is larger than the limit {MAX_PROGRAM_CHARS}")
-    try:
-        tree = ast.parse(text, filename=filename)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        raise ScriptError(f"program text in {filename} is not valid Python: {exc}") from None
+    tree = parse_source(text, filename)
     _check_depth(tree)
+    budget = Budget(where=filename)
     resolver = ProgramResolver(state, constants or {}, unused)
     lines = text.splitlines()
     graphs: dict[str, Graph] = {}
@@ -142,21 +175,22 @@ def parse_program(
                               f"the top level of program text, found {type(stmt).__name__}")
         if stmt.name in graphs:
             raise ScriptError(f"{filename}:{stmt.lineno}: method {stmt.name!r} is defined twice")
+        check_member_name(stmt.name, f"{filename}:{stmt.lineno}: method")
         if not stmt.args.args or stmt.args.args[0].arg != "self":
             raise ScriptError(f"{filename}:{stmt.lineno}: method {stmt.name!r} must take self first")
         graphs[stmt.name] = parse_method(stmt, resolver, lines, filename,
-                                         (input_types or {}).get(stmt.name))
+                                         (input_types or {}).get(stmt.name), budget)
     return graphs
 
 
 def parse_method(fn: ast.FunctionDef, resolver: ProgramResolver, lines: list[str], filename: str,
-                 input_types: Sequence[Type] | None = None) -> Graph:
+                 input_types: Sequence[Type] | None = None, budget: Budget | None = None) -> Graph:
     """Compile one method of program text."""
     source = Source(filename, 0, lines, fn.name, resolver, self_obj=_State(""))
     for arg in fn.args.args:
         if arg.annotation is not None:
             raise ScriptError(f"{filename}:{fn.lineno}: program text carries no annotations")
     try:
-        return Compiler().compile_method(fn, source, input_types=input_types)
+        return Compiler(budget).compile_method(fn, source, input_types=input_types)
     except RecursionError:
         raise ScriptError(f"{filename}:{fn.lineno}: program text nests too deeply") from None

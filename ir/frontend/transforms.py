@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Callable
 
 __all__ = ["lift_returns", "lower_jumps", "BREAK", "CONTINUE", "contains"]
 
@@ -37,8 +38,13 @@ def _at(node: ast.AST, like: ast.AST) -> ast.AST:
     return ast.copy_location(node, like)
 
 
-def lift_returns(stmts: list[ast.stmt]) -> list[ast.stmt]:
-    """Move what follows an ``if`` that may return into its non-returning branches."""
+def lift_returns(stmts: list[ast.stmt], spend: Callable[[int, ast.AST], None] | None = None) -> list[ast.stmt]:
+    """Move what follows an ``if`` that may return into its non-returning branches.
+
+    The statements moved are shared, not copied (nothing downstream mutates the tree), and
+    ``spend(n, node)`` is told about every statement placed a second time, so that a budget can
+    stop the doubling of nested returning ``if``s.
+    """
     out: list[ast.stmt] = []
     for i, s in enumerate(stmts):
         if isinstance(s, ast.Return):
@@ -46,9 +52,11 @@ def lift_returns(stmts: list[ast.stmt]) -> list[ast.stmt]:
             return out  # anything after a return is dead
         if isinstance(s, ast.If) and contains([s], (ast.Return,)):
             rest = stmts[i + 1:]
+            if spend is not None and rest:
+                spend(len(rest), s)
             new = copy.copy(s)
-            new.body = lift_returns(s.body + copy.deepcopy(rest))
-            new.orelse = lift_returns((s.orelse or []) + copy.deepcopy(rest))
+            new.body = lift_returns(s.body + rest, spend)
+            new.orelse = lift_returns((s.orelse or []) + rest, spend)
             out.append(new)
             return out
         out.append(s)

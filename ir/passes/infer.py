@@ -9,7 +9,7 @@ from typing import Any
 from ..graph import Graph
 from ..node import Use, map_template
 from ..ops import get_op
-from ..types import AnyType, Type, join, type_of
+from ..types import AnyType, ScalarType, Type, join, type_of
 
 __all__ = ["infer_types"]
 
@@ -20,29 +20,39 @@ def _block_results(block: Graph) -> list[Type]:
     return [block.value_type(refs[t.index]) if isinstance(t, Use) else type_of(t) for t in block.node(out).args[0]]
 
 
-def _if_rule(node: Any, in_types: list[Type]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
-    blocks = tuple(infer_types(b, in_types[1:]) for b in node.blocks)
+def _if_rule(node: Any, in_types: list[Type], budget: list[int]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
+    blocks = tuple(infer_types(b, in_types[1:], _budget=budget) for b in node.blocks)
     then_t, else_t = (_block_results(b) for b in blocks)
     return blocks, tuple(join(a, b) for a, b in zip(then_t, else_t))
 
 
-def _loop_rule(node: Any, in_types: list[Type]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
+def _widen(t: Type) -> Type:
+    # a carried scalar's first value is not its value in later iterations: without this, every
+    # nested loop would infer its body twice (2**depth passes)
+    return ScalarType(t.kind) if isinstance(t, ScalarType) and t.value is not None else t
+
+
+def _loop_rule(node: Any, in_types: list[Type], budget: list[int]) -> tuple[tuple[Graph, ...], tuple[Type, ...]]:
     n = node.kwarg("n_carried", 0)
-    carried, invariant = list(in_types[1:1 + n]), in_types[1 + n:]
+    carried, invariant = [_widen(t) for t in in_types[1:1 + n]], in_types[1 + n:]
     for _ in range(4):  # carried types only get less specific, so this settles quickly
-        body = infer_types(node.blocks[0], carried + list(invariant))
+        body = infer_types(node.blocks[0], carried + list(invariant), _budget=budget)
         new = [join(a, b) for a, b in zip(carried, _block_results(body)[1:])]
         if new == carried:
             return (body,), tuple(carried)
         carried = new
     carried = [AnyType() for _ in carried]
-    return (infer_types(node.blocks[0], carried + list(invariant)),), tuple(carried)
+    return (infer_types(node.blocks[0], carried + list(invariant), _budget=budget),), tuple(carried)
 
 
 _CONTROL_RULES = {"if": _if_rule, "loop": _loop_rule}
 
 
-def infer_types(graph: Graph, input_types: Sequence[Type] | None = None) -> Graph:
+#: Nodes one ``infer_types`` call may visit, blocks and repeated loop passes included.
+MAX_VISITS = 2_000_000
+
+
+def infer_types(graph: Graph, input_types: Sequence[Type] | None = None, *, _budget: list[int] | None = None) -> Graph:
     """Recompute every node's types from the input types (default: the inputs' current types).
 
     Parameters keep their recorded types, constants their values' types.  An op without a rule,
@@ -55,6 +65,11 @@ def infer_types(graph: Graph, input_types: Sequence[Type] | None = None) -> Grap
             raise ValueError(f"{len(ins)} inputs but {len(input_types)} input types")
         for nid, t in zip(ins, input_types):
             g.set_node(nid, dataclasses.replace(g.node(nid), types=(t,)))
+    budget = [0] if _budget is None else _budget
+    budget[0] += len(g)
+    if budget[0] > MAX_VISITS:
+        raise ValueError(f"type inference visits more than {MAX_VISITS:,} nodes (MAX_VISITS): the program's "
+                         "loops nest too deeply")
     for nid in g.order():
         node = g.node(nid)
         op = get_op(node.op)
@@ -62,7 +77,7 @@ def infer_types(graph: Graph, input_types: Sequence[Type] | None = None) -> Grap
             continue
         if node.op in _CONTROL_RULES:
             in_types = [g.value_type(ref) for ref in g.inputs(nid)]
-            blocks, types = _CONTROL_RULES[node.op](node, in_types)
+            blocks, types = _CONTROL_RULES[node.op](node, in_types, budget)
             g.set_node(nid, dataclasses.replace(node, blocks=blocks, types=types))
             continue
         if node.op == "constant":

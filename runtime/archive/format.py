@@ -20,6 +20,11 @@ __all__ = [
     "MAX_CODE_BYTES",
     "MAX_EXTRA_BYTES",
     "MAX_DIMS",
+    "MAX_META_ELEMENTS",
+    "MAX_JSON_DEPTH",
+    "MAX_INFLATED_BYTES",
+    "MAX_INFLATE_RATIO",
+    "MAX_MODULE_DEPTH",
     "encode_value",
     "decode_value",
     "fail",
@@ -33,17 +38,25 @@ BASE_VERSION = 1
 #: Array data starts at a multiple of this many bytes in the file (so it can be mapped).
 ALIGNMENT = 64
 
-# Limits that a hostile archive cannot push the reader past.
-MAX_ENTRIES = 1_000_000
-MAX_META_BYTES = 64 * 2**20  # parsed JSON takes ~10x its size in memory
-MAX_CODE_BYTES = 16 * 2**20  # an AST takes ~20x its source in memory
-MAX_EXTRA_BYTES = 2**31
+# Limits that a hostile archive cannot push the reader past (docs/ARCHIVE.md, "Budgets").
+MAX_ENTRIES = 100_000  # checked on the end record, before zipfile lists them (~0.5 KiB each)
+MAX_META_BYTES = 64 * 2**20
+MAX_META_ELEMENTS = 1_000_000  # JSON values in meta.json (parsed JSON takes ~100 B per value)
+MAX_JSON_DEPTH = 256
+MAX_CODE_BYTES = 16 * 2**20  # the frontend counts tokens too (ir.frontend.program.MAX_PROGRAM_TOKENS)
+MAX_EXTRA_BYTES = 128 * 2**20  # one extra file
+MAX_INFLATED_BYTES = 256 * 2**20  # all deflated entries read by one load, together
+MAX_INFLATE_RATIO = 200  # inflated : compressed, checked while inflating past RATIO_FREE bytes
+RATIO_FREE = 4 * 2**20
 MAX_DIMS = 32
 MAX_NAME = 1024
+MAX_MODULE_DEPTH = 64
 
 VERSION_ENTRY = f"{ROOT}/version"
 META_ENTRY = f"{ROOT}/meta.json"
 CODE_ENTRY = f"{ROOT}/code/program.py"
+#: A submodule's own methods: ``<MODULE_CODE_DIR><qualified path>.py`` (e.g. ``encoder.py``).
+MODULE_CODE_DIR = f"{ROOT}/code/modules/"
 DATA_DIR = f"{ROOT}/data/"
 EXTRA_DIR = f"{ROOT}/extra/"
 
@@ -102,7 +115,7 @@ def decode_value(obj: Any, where: str, depth: int = 0) -> Any:
             pass
     if tag == "str" and isinstance(v, str):
         return v
-    if tag in ("tuple", "list") and isinstance(v, list) and len(v) <= 1_000_000:
+    if tag in ("tuple", "list") and isinstance(v, list) and len(v) <= MAX_META_ELEMENTS:
         items = [decode_value(x, where, depth + 1) for x in v]
         return tuple(items) if tag == "tuple" else items
     raise fail(f"{where}: bad value {str(obj)[:80]!r}")

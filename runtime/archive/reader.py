@@ -13,6 +13,7 @@ import json
 import math
 import mmap
 import os
+import re
 import struct
 import warnings
 import zipfile
@@ -32,6 +33,7 @@ from ir import (
     verify,
 )
 from ir.frontend import parse_program
+from ir.frontend.names import is_protocol_name
 from ir.ops import MissingRuleError, all_ops
 from ir.types import parse_type
 
@@ -45,8 +47,14 @@ from .format import (
     MAX_DIMS,
     MAX_ENTRIES,
     MAX_EXTRA_BYTES,
+    MAX_INFLATE_RATIO,
+    MAX_INFLATED_BYTES,
+    MAX_JSON_DEPTH,
     MAX_META_BYTES,
+    MAX_META_ELEMENTS,
+    MAX_MODULE_DEPTH,
     MAX_NAME,
+    RATIO_FREE,
     decode_value,
     fail,
 )
@@ -97,12 +105,22 @@ class _Reader:
     def seekable(self) -> bool:
         return True
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class _Archive:
     """A validated zip container: one root folder, safe names, known sizes."""
 
     def __init__(self, f: Any) -> None:
         self.mm: mmap.mmap | None = None
         self.owned: BinaryIO | None = None
+        try:
+            self._setup(f)
+        except BaseException:
+            self.close()  # else zipfile's __del__ complains about the closed file later
+            raise
+
+    def _setup(self, f: Any) -> None:
         if isinstance(f, (str, os.PathLike)):
             path = os.fspath(f)
             self.owned = self.fp = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -122,20 +140,34 @@ class _Archive:
             self.size = f.tell() - start
             f.seek(start)
             self.where = getattr(f, "name", "<file object>")
+        self.inflated = 0
         try:
+            endrec = zipfile._EndRecData(self.fp)  # type: ignore[attr-defined]
+            if endrec is not None and endrec[zipfile._ECD_ENTRIES_TOTAL] > MAX_ENTRIES:  # type: ignore[attr-defined]
+                raise fail(f"{self.where} declares {endrec[zipfile._ECD_ENTRIES_TOTAL]} entries, more than the "  # type: ignore[attr-defined]
+                           f"limit MAX_ENTRIES={MAX_ENTRIES}")
+            self.fp.seek(0)
             self.zf = zipfile.ZipFile(self.fp)
             infos = self.zf.infolist()
+        except SerializationError:
+            self.close()
+            raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error,
                 NotImplementedError, UnicodeDecodeError, IndexError, OverflowError, MemoryError) as exc:
             self.close()
             raise fail(f"{self.where} is not a readable archive ({type(exc).__name__}: {exc})", exc) from None
         if len(infos) > MAX_ENTRIES:
-            raise fail(f"{self.where} has {len(infos)} entries, more than the limit {MAX_ENTRIES}")
+            self.close()
+            raise fail(f"{self.where} has {len(infos)} entries, more than the limit MAX_ENTRIES={MAX_ENTRIES}")
         self.entries: dict[str, zipfile.ZipInfo] = {}
         roots = set()
         for info in infos:
             name = info.filename
             parts = name.split("/")
+            raw = info.orig_filename  # the name as stored: zipfile cuts it at a NUL
+            if raw != name or _CONTROL.search(raw):
+                self.close()
+                raise fail(f"{self.where}: unsafe entry name {raw!r} (control characters)")
             if (not name or name.startswith("/") or "\\" in name or "\x00" in name or len(name) > 4 * MAX_NAME
                     or any(p in ("..", ".") for p in parts) or (len(parts) > 1 and ":" in parts[0])):
                 raise fail(f"{self.where}: unsafe entry name {name!r}")
@@ -146,10 +178,33 @@ class _Archive:
             self.entries[name] = info
             roots.add(parts[0] if len(parts) > 1 else "")
         if len(roots) != 1 or "" in roots:
+            self.close()
             raise fail(f"{self.where}: entries must all live in one root folder, found {sorted(roots)[:5]}")
         self.root = roots.pop()
+        try:
+            self._check_layout()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_layout(self) -> None:
+        """Every entry's header and bytes inside the file, and no two entries sharing bytes."""
+        spans = []
+        for info in self.entries.values():
+            start = info.header_offset
+            end = self.data_offset(info) + info.compress_size
+            if end > self.size:
+                raise fail(f"{self.where}: entry {info.filename!r} runs past the end of the file")
+            spans.append((start, end, info.filename))
+        spans.sort()
+        for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
+            if start < end:
+                raise fail(f"{self.where}: entries {name!r} and {other!r} overlap")
 
     def close(self) -> None:
+        zf = self.__dict__.get("zf")
+        if zf is not None:
+            zf.close()
         if self.owned is not None:
             self.owned.close()
 
@@ -168,12 +223,27 @@ class _Archive:
                        f"{limit}")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise fail(f"{self.where}: entry {info.filename!r} uses unsupported compression {info.compress_type}")
+        if self.inflated + info.file_size > MAX_INFLATED_BYTES:
+            raise fail(f"{self.where}: entry {info.filename!r} would take the bytes inflated by this load past the "
+                       f"limit MAX_INFLATED_BYTES={MAX_INFLATED_BYTES}")
+        chunks = bytearray()
         try:
             with self.zf.open(info) as fh:
-                data = fh.read(limit + 1)
+                while True:
+                    chunk = fh.read(2**20)
+                    if not chunk:
+                        break
+                    chunks += chunk
+                    if len(chunks) > limit or len(chunks) > info.file_size:
+                        break
+                    if len(chunks) > RATIO_FREE and len(chunks) > MAX_INFLATE_RATIO * max(1, info.compress_size):
+                        raise fail(f"{self.where}: entry {info.filename!r} inflates more than {MAX_INFLATE_RATIO}:1 "
+                                   f"(the limit MAX_INFLATE_RATIO)")
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, struct.error,
                 NotImplementedError, OverflowError) as exc:
             raise fail(f"{self.where}: entry {info.filename!r} is corrupt ({exc})", exc) from None
+        self.inflated += len(chunks)
+        data = bytes(chunks)
         if len(data) > limit or len(data) != info.file_size:
             raise fail(f"{self.where}: entry {info.filename!r} does not have its declared size")
         return data
@@ -240,6 +310,9 @@ def _ident(name: Any, where: str) -> str:
     _expect(name, str, where)
     if not (name.isidentifier() or name.isdigit()) or len(name) > MAX_NAME:
         raise fail(f"archive metadata {where}: {name[:60]!r} is not a valid name")
+    if is_protocol_name(name):
+        raise fail(f"archive metadata {where}: {name[:60]!r} is reserved for Python protocols (dunder and hook "
+                   "names such as __deepcopy__); a module may not define it")
     return name
 
 
@@ -262,6 +335,23 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _check_json(raw: bytes, entry: str) -> None:
+    """Refuse JSON with too many values or too deep a nesting, before parsing it."""
+    values = raw.count(b"[") + raw.count(b"{") + raw.count(b",") + raw.count(b":")
+    if values > MAX_META_ELEMENTS:
+        raise fail(f"{entry} holds about {values:,} JSON values, more than the limit MAX_META_ELEMENTS="
+                   f"{MAX_META_ELEMENTS:,}")
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            raise fail(f"{entry} nests JSON deeper than the limit MAX_JSON_DEPTH={MAX_JSON_DEPTH}")
+
+
 def _read_meta(ar: _Archive) -> tuple[int, dict[str, Any]]:
     raw_version = ar.read("version", 64).strip()
     if not raw_version.isdigit() or len(raw_version) > 9:
@@ -272,7 +362,9 @@ def _read_meta(ar: _Archive) -> tuple[int, dict[str, Any]]:
         raise fail(f"{ar.where} is format version {version}, newer than this release reads ({supported}); "
                    "upgrade numpy-tracer to load it")
     try:
-        meta = json.loads(ar.read("meta.json", MAX_META_BYTES), object_pairs_hook=_no_duplicate_keys)
+        raw = ar.read("meta.json", MAX_META_BYTES)
+        _check_json(raw, ar.name("meta.json"))
+        meta = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
     except SerializationError:
         raise
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
@@ -354,8 +446,8 @@ class _Loader:
         return self.arrays[tid]
 
     def module(self, m: Any, where: str, depth: int = 0) -> ScriptModule:
-        if depth > 200:
-            raise fail("archive metadata: the module tree nests too deeply")
+        if depth > MAX_MODULE_DEPTH:
+            raise fail(f"archive metadata: the module tree nests deeper than MAX_MODULE_DEPTH={MAX_MODULE_DEPTH}")
         _expect(m, dict, where)
         params = {k: self.tensor(v, f"{where}.parameters[{k!r}]") for k, v in _pairs(m, "parameters", where)}
         buffers = {k: self.tensor(v, f"{where}.buffers[{k!r}]") for k, v in _pairs(m, "buffers", where)}
@@ -365,8 +457,13 @@ class _Loader:
         if len(names) != len(set(names)):
             raise fail(f"archive metadata {where}: a name is used twice")
         type_name = _expect(m.get("type", "Module"), str, where + ".type")[:200]
+        non_persistent = [_ident(n, f"{where}.non_persistent")
+                          for n in _expect(m.get("non_persistent", []), list, f"{where}.non_persistent")]
+        if not set(non_persistent) <= set(buffers):
+            raise fail(f"archive metadata {where}.non_persistent: names a buffer that does not exist")
         return ScriptModule(type_name=type_name, parameters=params, buffers=buffers, constants=constants,
-                            children=children, training=bool(_expect(m.get("training", False), bool, where)))
+                            children=children, training=bool(_expect(m.get("training", False), bool, where)),
+                            non_persistent=non_persistent)
 
     def inputs(self) -> dict[str, tuple]:
         out = {}
@@ -386,7 +483,72 @@ class _Loader:
 
 
 def _state_types(sm: ScriptModule) -> dict[str, Any]:
-    return {k: type_of(v) if isinstance(v, np.ndarray) else _device_type(v) for k, v in sm.state_dict().items()}
+    """Types of every parameter and buffer (non-persistent ones and shared arrays included)."""
+    state = [*sm._named("_parameters"), *sm._named("_buffers")]
+    return {k: type_of(v) if isinstance(v, np.ndarray) else _device_type(v) for k, v in state}
+
+
+def _input_types(methods_meta: Any, where: str) -> dict[str, list[Any]]:
+    input_types: dict[str, list[Any]] = {}
+    for name, m in _expect(methods_meta, dict, where).items():
+        _ident(name, where)
+        ins = _expect(_expect(m, dict, f"{where}[{name!r}]").get("inputs"), list, f"{where}[{name!r}].inputs")
+        try:
+            input_types[name] = [parse_type(_expect(_expect(i, dict, "input").get("type"), str, "input type"))
+                                 for i in ins]
+        except ValueError as exc:
+            raise fail(f"archive metadata {where}[{name!r}]: {exc}") from None
+    return input_types
+
+
+def _parse_methods(ar: _Archive, entry: str, sm: ScriptModule, methods_meta: dict[str, Any], where: str,
+                   constants: dict[str, Any], unused: list[str], saved_ops: dict[str, int]) -> bool:
+    """Compile program text ``entry`` into ``sm``'s methods; returns whether an upgrader changed one."""
+    input_types = _input_types(methods_meta, where)
+    try:
+        code = ar.read(entry, MAX_CODE_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{ar.where}: the program text {entry} is not UTF-8", exc) from None
+    host_constants = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in constants.items()}
+    try:
+        graphs = parse_program(code, _state_types(sm), host_constants, input_types,
+                               filename=ar.name(entry), unused=unused)
+    except ScriptError as exc:
+        raise fail(f"{ar.where}: the program text {entry} is not a valid program: {exc}", exc) from None
+    if sorted(graphs) != sorted(methods_meta):
+        raise fail(f"{ar.where}: {entry} defines {sorted(graphs)} but the metadata lists {sorted(methods_meta)}")
+    current = {name: op.version for name, op in all_ops().items()}
+    upgraded = False
+    for name in list(graphs):
+        try:
+            graphs[name], changed = upgrade(graphs[name], saved_ops, current)
+            verify(graphs[name])
+        except (MissingRuleError, VerificationError) as exc:
+            raise fail(f"{ar.where}: method {name!r} of {entry} cannot be loaded: {exc}", exc) from None
+        upgraded |= changed
+    sm.__dict__["_methods"].update(graphs)  # in the program text's order (the saved one)
+    return upgraded
+
+
+def _submodule_methods(ar: _Archive, loader: _Loader, m: dict[str, Any], sm: ScriptModule, path: str,
+                       depth: int = 0) -> bool:
+    """The submodules' own methods (``code/modules/<path>.py``), recursively."""
+    upgraded = False
+    for (name, child_meta), child in zip(_pairs(m, "children", path or "module"), sm._modules.values()):
+        qualified = f"{path}.{name}" if path else name
+        where = f"module.{qualified}"
+        unused = [_ident(n, f"{where}.unused_methods")
+                  for n in _expect(child_meta.get("unused_methods", []), list, f"{where}.unused_methods")]
+        child.__dict__["_unused_methods"] = set(unused)
+        methods_meta = _expect(child_meta.get("methods", {}), dict, f"{where}.methods")
+        if methods_meta:
+            constants = {_ident(k, f"{where}.program_constants"): loader.tensor(v, f"{where}.program_constants")
+                         for k, v in _expect(child_meta.get("program_constants", {}), dict,
+                                             f"{where}.program_constants").items()}
+            upgraded |= _parse_methods(ar, f"code/modules/{qualified}.py", child, methods_meta, f"{where}.methods",
+                                       constants, unused, loader.meta["ops"])
+        upgraded |= _submodule_methods(ar, loader, child_meta, child, qualified, depth + 1)
+    return upgraded
 
 
 def _device_type(array: Any) -> Any:
@@ -403,38 +565,8 @@ def _build(ar: _Archive, meta: dict[str, Any], map_location: MapLocation) -> Scr
     unused = [_ident(n, "unused_methods") for n in _expect(meta.get("unused_methods", []), list, "unused_methods")]
     constants = {_ident(k, "constants"): loader.tensor(v, f"constants[{k!r}]")
                  for k, v in _expect(meta.get("constants", {}), dict, "constants").items()}
-    input_types: dict[str, list[Any]] = {}
-    for name, m in methods_meta.items():
-        _ident(name, "methods")
-        ins = _expect(_expect(m, dict, f"methods[{name!r}]").get("inputs"), list, f"methods[{name!r}].inputs")
-        try:
-            input_types[name] = [parse_type(_expect(_expect(i, dict, "input").get("type"), str, "input type"))
-                                 for i in ins]
-        except ValueError as exc:
-            raise fail(f"archive metadata methods[{name!r}]: {exc}") from None
-    try:
-        code = ar.read("code/program.py", MAX_CODE_BYTES).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise fail(f"{ar.where}: the program text is not UTF-8", exc) from None
-    host_constants = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in constants.items()}
-    try:
-        graphs = parse_program(code, _state_types(root), host_constants, input_types,
-                               filename=ar.name("code/program.py"), unused=unused)
-    except ScriptError as exc:
-        raise fail(f"{ar.where}: the program text is not a valid program: {exc}", exc) from None
-    if sorted(graphs) != sorted(methods_meta):
-        raise fail(f"{ar.where}: the program defines {sorted(graphs)} but the metadata lists {sorted(methods_meta)}")
-    current = {name: op.version for name, op in all_ops().items()}
-    saved_ops = meta["ops"]
-    upgraded = False
-    for name in list(graphs):
-        try:
-            graphs[name], changed = upgrade(graphs[name], saved_ops, current)
-            verify(graphs[name])
-        except (MissingRuleError, VerificationError) as exc:
-            raise fail(f"{ar.where}: method {name!r} cannot be loaded: {exc}", exc) from None
-        upgraded |= changed
-    root.__dict__["_methods"].update((n, graphs[n]) for n in methods_meta)
+    upgraded = _parse_methods(ar, "code/program.py", root, methods_meta, "methods", constants, unused, meta["ops"])
+    upgraded |= _submodule_methods(ar, loader, meta["module"], root, "")
     root.__dict__["_example_inputs"] = loader.inputs()
     root.__dict__["_unused_methods"] = set(unused)
     root.__dict__["_upgraded"] = upgraded
@@ -462,6 +594,9 @@ def _restore(sm: ScriptModule) -> None:
             continue
         types = [type_of(v) if not hasattr(v, "copy_to_host") else _device_type(v) for v in inputs]
         g = sm._methods[method]
+        if len(types) > len(g.input_nodes):
+            raise fail(f"archive metadata inputs[{method!r}]: {len(types)} stored inputs for a method of "
+                       f"{len(g.input_nodes)} arguments")
         types += [g.node(n).types[0] for n in g.input_nodes[len(types):]]
         sm._methods[method] = verify(infer_types(g, types))
         sm._programs.pop(method, None)
@@ -480,30 +615,131 @@ def _extra(ar: _Archive, meta: dict[str, Any], wanted: dict[str, Any] | None) ->
         wanted[key] = ar.read(f"extra/{key}", MAX_EXTRA_BYTES)
 
 
+def _validate(ar: _Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[int, ...], str]]:
+    """Check every metadata field that ``load`` and ``inspect`` read (both run exactly this)."""
+    table = _tensor_table(meta, ar)
+
+    def tid(v: Any, where: str) -> int:
+        _expect(v, int, where)
+        if not 0 <= v < len(table):
+            raise fail(f"archive metadata {where}: tensor {v} does not exist")
+        return v
+
+    def module(m: Any, where: str, depth: int = 0) -> None:
+        if depth > MAX_MODULE_DEPTH:
+            raise fail(f"archive metadata: the module tree nests deeper than MAX_MODULE_DEPTH={MAX_MODULE_DEPTH}")
+        _expect(m, dict, where)
+        names = []
+        for key in ("parameters", "buffers"):
+            for k, v in _pairs(m, key, where):
+                tid(v, f"{where}.{key}[{k!r}]")
+                names.append(k)
+        for k, v in _pairs(m, "constants", where):
+            decode_value(v, f"{where}.constants[{k!r}]")
+            names.append(k)
+        for k, v in _pairs(m, "children", where):
+            module(v, f"{where}.{k}", depth + 1)
+            names.append(k)
+        if len(names) != len(set(names)):
+            raise fail(f"archive metadata {where}: a name is used twice")
+        _expect(m.get("type", "Module"), str, where + ".type")
+        _expect(m.get("training", False), bool, where + ".training")
+        # a submodule's own methods (optional keys; the root's are at the top level)
+        for n in _expect(m.get("non_persistent", []), list, f"{where}.non_persistent"):
+            _ident(n, f"{where}.non_persistent")
+        for n in _expect(m.get("unused_methods", []), list, f"{where}.unused_methods"):
+            _ident(n, f"{where}.unused_methods")
+        _method_table(_expect(m.get("methods", {}), dict, f"{where}.methods"), f"{where}.methods")
+        for k, v in _expect(m.get("program_constants", {}), dict, f"{where}.program_constants").items():
+            tid(v, f"{where}.program_constants[{_ident(k, where + '.program_constants')!r}]")
+
+    module(meta.get("module"), "module")
+    kind = _expect(meta.get("kind", "module"), str, "kind")
+    if kind not in ("module", "function"):
+        raise fail(f"archive metadata kind: unknown kind {kind[:40]!r}")
+    _expect(meta.get("producer", ""), str, "producer")
+    _method_table(_expect(meta.get("methods"), dict, "methods"), "methods")
+    for n in _expect(meta.get("unused_methods", []), list, "unused_methods"):
+        _ident(n, "unused_methods")
+    for k, v in _expect(meta.get("constants", {}), dict, "constants").items():
+        tid(v, f"constants[{_ident(k, 'constants')!r}]")
+    for method, values in _expect(meta.get("inputs", {}), dict, "inputs").items():
+        _ident(method, "inputs")
+        for i, v in enumerate(_expect(values, list, f"inputs[{method!r}]")):
+            where = f"inputs[{method!r}][{i}]"
+            if isinstance(v, dict) and set(v) == {"tensor"}:
+                tid(v["tensor"], where)
+            elif isinstance(v, dict) and set(v) == {"tensors", "list"}:
+                for t in _expect(v["tensors"], list, where):
+                    tid(t, where)
+                _expect(v["list"], bool, where)
+            else:
+                decode_value(v, where)
+    for method, types in _expect(meta.get("input_types", {}), dict, "input_types").items():
+        _ident(method, "input_types")
+        for t in _expect(types, list, f"input_types[{method!r}]"):
+            _expect(t, str, f"input_types[{method!r}]")
+    for n in _expect(meta.get("extra_files", []), list, "extra_files"):
+        _expect(n, str, "extra_files")
+    return table
+
+
+def _method_table(methods: dict[str, Any], where: str) -> None:
+    for name, m in methods.items():
+        _ident(name, where)
+        for i, item in enumerate(_expect(_expect(m, dict, f"{where}[{name!r}]").get("inputs"), list,
+                                         f"{where}[{name!r}].inputs")):
+            _expect(item, dict, f"{where}[{name!r}].inputs[{i}]")
+            arg = _expect(item.get("name"), str, f"{where}[{name!r}].inputs[{i}].name")
+            if not arg.isidentifier() or len(arg) > MAX_NAME:
+                raise fail(f"archive metadata {where}[{name!r}].inputs[{i}]: {arg[:60]!r} is not a valid name")
+            _expect(item.get("type"), str, f"{where}[{name!r}].inputs[{i}].type")
+
+
+def _boundary(fn: Any, ar: _Archive) -> Any:
+    """Run ``fn``: the one place where anything raised inside load or inspect that is not ours
+    becomes a SerializationError naming the archive, chained from the original."""
+    try:
+        return fn()
+    except (SerializationError, DeviceError, TracerWarning):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the boundary: every other failure is a bad archive
+        raise fail(f"{ar.where} is not a valid archive ({type(exc).__name__}: {str(exc)[:500]})", exc) from exc
+
+
+def _open(f: Any) -> _Archive:
+    if not isinstance(f, (str, os.PathLike)):
+        for attr in ("read", "seek", "tell"):
+            if not hasattr(f, attr):
+                raise TypeError(f"f must be a path or a binary file object with read/readline/tell/seek, "
+                                f"got {type(f).__name__}")
+    where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file object>")
+    try:
+        return _Archive(f)
+    except (SerializationError, FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - see _boundary
+        raise fail(f"{where} is not a readable archive ({type(exc).__name__}: {str(exc)[:500]})", exc) from exc
+
+
 def load(f: Any, map_location: MapLocation = None, _extra_files: dict[str, Any] | None = None,
          _restore_shapes: bool = False) -> ScriptModule:
     """Load an archive saved by ``tracer.save``; see ``tracer.load`` for the full description."""
-    ar = _Archive(f)
-    try:
+    ar = _open(f)
+
+    def run() -> ScriptModule:
         _, meta = _read_meta(ar)
-        sm = _guarded(lambda: _build(ar, meta, map_location), ar)
+        _validate(ar, meta)
+        sm = _build(ar, meta, map_location)
         _extra(ar, meta, _extra_files)
+        if _restore_shapes:
+            _restore(sm)
+        return sm
+
+    try:
+        return _boundary(run, ar)
     finally:
         ar.close()
-    if _restore_shapes:
-        _restore(sm)
-    return sm
-
-
-def _guarded(fn: Any, ar: _Archive) -> Any:
-    """Run ``fn``; errors other than ours become SerializationErrors naming the archive."""
-    try:
-        return fn()
-    except (SerializationError, DeviceError, TypeError):
-        raise
-    except (ValueError, KeyError, IndexError, OverflowError, RecursionError, AttributeError, ArithmeticError,
-            MemoryError) as exc:
-        raise fail(f"{ar.where} is not a valid archive ({type(exc).__name__}: {exc})", exc) from None
 
 
 def load_bytes(data: bytes) -> ScriptModule:
@@ -515,15 +751,22 @@ def load_bytes(data: bytes) -> ScriptModule:
 
 def inspect(f: Any) -> ArchiveInfo:
     """Read an archive's metadata only: version, parameters, methods, stored input types, ops."""
-    ar = _Archive(f)
+    ar = _open(f)
     try:
+        return _boundary(lambda: _inspect(ar), ar)
+    finally:
+        ar.close()
+
+
+def _inspect(ar: _Archive) -> ArchiveInfo:
+    if True:
         version, meta = _read_meta(ar)
-        table = _tensor_table(meta, ar)
+        table = _validate(ar, meta)
         params: dict[str, tuple[tuple[int, ...], str, str]] = {}
 
         def walk(m: Any, prefix: str, depth: int = 0) -> None:
-            if depth > 200:
-                raise fail("archive metadata: the module tree nests too deeply")
+            if depth > MAX_MODULE_DEPTH:
+                raise fail(f"archive metadata: the module tree nests deeper than MAX_MODULE_DEPTH={MAX_MODULE_DEPTH}")
             _expect(m, dict, prefix or "module")
             for table_name in ("parameters", "buffers"):
                 for k, tid in _pairs(m, table_name, prefix or "module"):
@@ -545,5 +788,3 @@ def inspect(f: Any) -> ArchiveInfo:
                            methods=list(methods), stored_inputs=stored, ops=dict(meta["ops"]), size_bytes=ar.size,
                            kind=str(meta.get("kind", "module")), producer=str(meta.get("producer", "")),
                            signatures=signatures)
-    finally:
-        ar.close()

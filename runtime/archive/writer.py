@@ -12,15 +12,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import struct
 import tempfile
+import time
 import zipfile
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from ir import Graph, SerializationError, print_code, type_of
+from ir.frontend.names import is_protocol_name
 from ir.ops import get_op
 
 from ..devices import device_of, to_host
@@ -33,6 +37,7 @@ from .format import (
     EXTRA_DIR,
     MAX_NAME,
     META_ENTRY,
+    MODULE_CODE_DIR,
     VERSION_ENTRY,
     encode_value,
 )
@@ -108,6 +113,20 @@ def _refuse_python_calls(graphs: dict[str, Graph]) -> None:
         visit(g)
 
 
+def _refuse_protocol_names(sm: ScriptModule) -> None:
+    """Names that Python protocols look up (``__deepcopy__``, ``_repr_html_``) cannot be saved:
+    the loaded module would answer those lookups with the program's method or state."""
+    for path, mod in sm.named_modules():
+        d = mod.__dict__
+        for table in ("_methods", "_parameters", "_buffers", "_constants", "_modules"):
+            for name in d.get(table, ()):
+                if is_protocol_name(name):
+                    where = f"{path}.{name}" if path else name
+                    raise SerializationError(
+                        f"cannot save: {where!r} is a name Python protocols look up (dunder or hook names such as "
+                        "__deepcopy__ or _repr_html_), so a loaded module could not keep it; rename it")
+
+
 class _Tensors:
     """Assigns tensor ids in a fixed order; one id per distinct array object."""
 
@@ -134,17 +153,48 @@ class _Tensors:
 from ir.types import SHORT_NAMES as _SHORT  # noqa: E402
 
 
-def _module_meta(sm: ScriptModule, tensors: _Tensors) -> dict[str, Any]:
+def _module_meta(sm: ScriptModule, tensors: _Tensors, path: str = "", codes: dict[str, str] | None = None,
+                 ) -> dict[str, Any]:
+    """A module node; a submodule's own methods (``@tracer.export``, a loaded module's) go to
+    ``codes[path]`` and their metadata into the node (the root's are the archive's top level)."""
     d = sm.__dict__
-    return {
+    meta: dict[str, Any] = {
         "type": sm._type_name,
         "training": bool(sm.training),
         # lists of [name, value] keep the module's own order through JSON
         "parameters": [[k, tensors.add(v)] for k, v in d["_parameters"].items()],
         "buffers": [[k, tensors.add(v)] for k, v in d["_buffers"].items()],
         "constants": [[k, encode_value(v)] for k, v in d["_constants"].items()],
-        "children": [[k, _module_meta(c, tensors)] for k, c in d["_modules"].items()],
+        "children": [[k, _module_meta(c, tensors, f"{path}.{k}" if path else k, codes)]
+                     for k, c in d["_modules"].items()],
     }
+    if d["_non_persistent"]:  # optional keys: absent, the archive reads as before
+        meta["non_persistent"] = sorted(d["_non_persistent"])
+    if path and d["_methods"]:
+        graphs = dict(d["_methods"])
+        meta["methods"] = _methods_meta(graphs)
+        meta["program_constants"] = {name: tensors.add(a) for name, a in _program_tensors(graphs).items()}
+        if codes is not None:
+            codes[path] = "\n".join(print_code(g) for g in graphs.values())
+    if path and d["_unused_methods"]:
+        meta["unused_methods"] = sorted(d["_unused_methods"])
+    return meta
+
+
+def _methods_meta(graphs: dict[str, Graph]) -> dict[str, Any]:
+    return {
+        name: {"inputs": [{"name": g.node(n).kwarg("name"), "type": str(g.node(n).types[0])} for n in g.input_nodes]}
+        for name, g in graphs.items()
+    }
+
+
+def all_graphs(sm: ScriptModule) -> dict[str, Graph]:
+    """Every method graph of the module tree, by qualified name (``encoder.embed_tokens``)."""
+    out = {}
+    for path, mod in sm.named_modules():
+        for name, g in mod.__dict__["_methods"].items():
+            out[f"{path}.{name}" if path else name] = g
+    return out
 
 
 def _input_meta(value: Any, tensors: _Tensors) -> Any:
@@ -155,11 +205,11 @@ def _input_meta(value: Any, tensors: _Tensors) -> Any:
     return encode_value(value)
 
 
-def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str]) -> dict[str, Any]:
+def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str], codes: dict[str, str]) -> dict[str, Any]:
     graphs = sm.graphs
-    _refuse_python_calls(graphs)
-    ops = program_ops(graphs)
-    module = _module_meta(sm, tensors)
+    _refuse_python_calls(all_graphs(sm))
+    ops = program_ops(all_graphs(sm))
+    module = _module_meta(sm, tensors, "", codes)
     constants = {name: tensors.add(arr) for name, arr in _program_tensors(graphs).items()}
     inputs = {m: [_input_meta(v, tensors) for v in vals] for m, vals in sm.example_inputs.items()}
     return {
@@ -168,11 +218,7 @@ def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str]) -> dict[str, An
         "kind": "function" if isinstance(sm, ScriptFunction) else "module",
         "version": max([BASE_VERSION, *ops.values()]),
         "ops": ops,
-        "methods": {
-            name: {"inputs": [{"name": g.node(n).kwarg("name"), "type": str(g.node(n).types[0])}
-                              for n in g.input_nodes]}
-            for name, g in graphs.items()
-        },
+        "methods": _methods_meta(graphs),
         "unused_methods": sorted(sm.__dict__.get("_unused_methods", ())),
         "module": module,
         "constants": constants,
@@ -230,13 +276,17 @@ def write_archive(fp: BinaryIO, sm: ScriptModule, extra_files: dict[str, Any] | 
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise SerializationError(f"extra file {name!r} must be str or bytes, got {type(value).__name__}")
         extra[name] = bytes(value)
+    _refuse_protocol_names(sm)
     tensors = _Tensors()
-    meta = _meta(sm, tensors, sorted(extra))
+    codes: dict[str, str] = {}
+    meta = _meta(sm, tensors, sorted(extra), codes)
     code = "\n".join(print_code(g) for g in sm.graphs.values())
     with zipfile.ZipFile(fp, mode="w", allowZip64=True) as zf:
         _write_small(zf, VERSION_ENTRY, f"{meta['version']}\n".encode("ascii"))
         _write_small(zf, META_ENTRY, json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii"))
         _write_small(zf, CODE_ENTRY, code.encode("utf-8"))
+        for path, text in codes.items():  # submodules' own methods, in module order
+            _write_small(zf, f"{MODULE_CODE_DIR}{path}.py", text.encode("utf-8"))
         for tid, array in enumerate(tensors.arrays):
             _write_aligned(zf, fp, f"{DATA_DIR}{tid}", array)
         for name in sorted(extra):
@@ -262,19 +312,70 @@ def save(sm: Any, f: Any, _extra_files: dict[str, Any] | None = None) -> None:
     f.flush()
 
 
+#: A save's temporary file: ``.tracer-<pid>-<random>.tmp`` in the target's folder.
+_TMP_PREFIX = ".tracer-"
+_TMP_SUFFIX = ".tmp"
+#: A temporary file this old whose process is gone is what a killed save left behind.
+STALE_AFTER_S = 600
+
+
+def _create_temporary(folder: str) -> tuple[int, str]:
+    """Create the temporary file with mode 0o666 so that the kernel applies the umask (the
+    process umask is never changed: another thread may be creating files)."""
+    for _ in range(100):
+        name = f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}"
+        path = os.path.join(folder, name)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {folder!r}")
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # it exists (owned by someone else), or we cannot tell
+    return False
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    """Delete temporary files of saves into ``folder`` that were killed: only ones older than
+    :data:`STALE_AFTER_S` whose process no longer exists (never a concurrent save's)."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(_TMP_PREFIX) and n.endswith(_TMP_SUFFIX)]
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        pid_text = name[len(_TMP_PREFIX):-len(_TMP_SUFFIX)].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_AFTER_S and _process_gone(int(pid_text)):
+                os.unlink(path)
+        except (OSError, ValueError, OverflowError):
+            continue
+
+
 def _save_path(sm: ScriptModule, path: str, extra: dict[str, Any] | None) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tracer-", suffix=".tmp", dir=folder)
+    _remove_stale_temporaries(folder)
+    fd, tmp = _create_temporary(folder)
     try:
         with os.fdopen(fd, "w+b") as fp:
             write_archive(fp, sm, extra)
             fp.flush()
             os.fsync(fp.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from runtime.module import ScriptModule
+from runtime.module import IncompatibleKeys, ScriptModule
 
 from .. import _state
 
@@ -29,11 +29,6 @@ def is_constant(value: Any) -> bool:
     if isinstance(value, (tuple, list)):
         return all(is_constant(v) for v in value)
     return False
-
-
-class IncompatibleKeys(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
 
 
 class Module:
