@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--tiny] [--only mlp,gelu_ln] [--no-torch]``."""
+"""``python -m benchmarks [--quick] [--tiny] [--only gpt,eltwise] [--peers jax,onnxruntime] [--busy]``
+(``--help`` lists every option)."""
 
 from .run import main
 

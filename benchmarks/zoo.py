@@ -7,16 +7,21 @@
 | ``cnn`` | Conv2d 3-16 k3, ReLU, MaxPool2, Conv2d 16-32 k3, ReLU, global average, Linear 32-10 | (8, 3, 32, 32) |
 | ``transformer`` | encoder block: MultiheadAttention d=256 h=4, LayerNorm, MLP 256-1024-256 GELU | (4, 128, 256) |
 | ``rnn`` | Elman RNN, tanh, hidden 128, loop over 64 steps | (16, 64, 32) float32 |
+| ``transformer4`` | four such encoder blocks, d=512 h=8, MLP 512-2048-512 (latency at batch 1) | (1, 128, 512) |
+| ``eltwise`` | a chain of 8 elementwise operations (memory-bound) | (4096, 4096) float32 |
+| ``gpt`` | GPT-2-style decoder in plain NumPy (``benchmarks.gpt``): vocab 2048, d=256, 4 layers, 4 heads | 64 ids |
 
 ``rnn`` is scripted with ``tracer.script``, as SPEC says: its ``for`` loop stays a ``loop`` node in
 the program (and in the archive).  The numba backend unrolls it when it plans for the input's
 shape (64 known iterations; ``ir.passes.unroll_loops``).  ``rnn_traced`` is the same model traced,
 which unrolls the loop while recording; it is not in SPEC's zoo and is reported for comparison.
-``tiny=True`` gives the same architectures at toy sizes (for smoke tests).
+``tiny=True`` gives the same architectures at toy sizes (for smoke tests).  The PyTorch twins are
+in ``benchmarks.torch_twins``, the ``jax.numpy`` ones in ``benchmarks.jax_twins``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +32,9 @@ import tracer
 from tracer import functional as F
 from tracer import nn
 
-__all__ = ["ZOO", "Case", "build", "torch_twin"]
+from .gpt import GPT
+
+__all__ = ["ZOO", "SPEC_ZOO", "Case", "build", "torch_twin"]
 
 
 class MLP(nn.Module):
@@ -95,6 +102,31 @@ class ElmanRNN(nn.Module):
         return h
 
 
+class EncoderStack(nn.Module):
+    def __init__(self, d: int = 512, heads: int = 8, hidden: int = 2048, layers: int = 4) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Encoder(d, heads, hidden) for _ in range(layers)])
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+class Eltwise(nn.Module):
+    """Eight elementwise operations, each a pass over memory in NumPy eager."""
+
+    def forward(self, x):
+        y = x * 1.5
+        y = y + 0.25
+        y = np.tanh(y)
+        y = y * x
+        y = np.maximum(y, 0.0)
+        y = y + 1.0
+        y = np.sqrt(y)
+        return y * 0.5
+
+
 @dataclass
 class Case:
     """One zoo entry: the eager module, an input, and how to capture it."""
@@ -108,7 +140,11 @@ class Case:
     def capture_module(self) -> tracer.ScriptModule:
         if self.capture == "script":
             return tracer.script(self.module, (self.input,))
-        return tracer.trace(self.module, (self.input,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tracer.TracerWarning)  # gpt's range(len(ids)) may bake a size
+            # check_trace compares elementwise (np.isclose); run.py checks every variant against
+            # SPEC's tolerance instead, which is relative to the output's largest value
+            return tracer.trace(self.module, (self.input,), check_trace=False)
 
 
 _FULL: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
@@ -117,6 +153,9 @@ _FULL: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "cnn": (CNN, (8, 3, 32, 32)),
     "transformer": (Encoder, (4, 128, 256)),
     "rnn": (ElmanRNN, (16, 64, 32)),
+    "transformer4": (EncoderStack, (1, 128, 512)),
+    "eltwise": (Eltwise, (4096, 4096)),
+    "gpt": (GPT, (64,)),
 }
 _TINY: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "mlp": (lambda: MLP(12, 16, 3), (4, 12)),
@@ -124,12 +163,17 @@ _TINY: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "cnn": (lambda: CNN(4, 6, 3), (2, 3, 10, 10)),
     "transformer": (lambda: Encoder(16, 2, 32), (2, 5, 16)),
     "rnn": (lambda: ElmanRNN(4, 8, 5), (2, 5, 4)),
+    "transformer4": (lambda: EncoderStack(16, 2, 32, 2), (1, 6, 16)),
+    "eltwise": (Eltwise, (8, 16)),
+    "gpt": (lambda: GPT(vocab=64, ctx=16, d=16, layers=2, heads=2), (10,)),
 }
 
 _FULL["rnn_traced"] = _FULL["rnn"]
 _TINY["rnn_traced"] = _TINY["rnn"]
 
 ZOO = tuple(_FULL)
+#: The zoo of SPEC.md (``rnn_traced`` is extra): the geometric means are taken over these.
+SPEC_ZOO = tuple(n for n in ZOO if n != "rnn_traced")
 
 
 def build(name: str, *, tiny: bool = False, seed: int = 0) -> Case:
@@ -137,7 +181,10 @@ def build(name: str, *, tiny: bool = False, seed: int = 0) -> Case:
     tracer.nn.init.manual_seed(seed)
     make, shape = (_TINY if tiny else _FULL)[name]
     module = make().eval()
-    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    if name == "gpt":
+        x = np.random.default_rng(seed).integers(0, module.vocab, shape, dtype=np.int64)
+    else:
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     capture, note = "trace", ""
     if name == "rnn":
         capture, note = "script", "tracer.script: the loop is a loop node; the numba backend unrolls its 64 steps"
@@ -148,75 +195,6 @@ def build(name: str, *, tiny: bool = False, seed: int = 0) -> Case:
 
 def torch_twin(case: Case) -> Any:
     """The same model in PyTorch with the same weights (``None`` without torch)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    tnn = torch.nn
-    m = case.module
+    from .torch_twins import torch_twin as twin
 
-    class TMLP(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = tnn.Linear(m.fc1.in_features, m.fc1.out_features)
-            self.fc2 = tnn.Linear(m.fc2.in_features, m.fc2.out_features)
-            self.fc3 = tnn.Linear(m.fc3.in_features, m.fc3.out_features)
-
-        def forward(self, x):
-            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-
-    class TGeluLN(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln = tnn.LayerNorm(m.ln.normalized_shape)
-
-        def forward(self, x):
-            return (x + tnn.functional.gelu(self.ln(x), approximate="tanh")) * 0.5
-
-    class TCNN(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(3, m.conv1.out_channels, 3)
-            self.conv2 = tnn.Conv2d(m.conv1.out_channels, m.conv2.out_channels, 3)
-            self.fc = tnn.Linear(m.fc.in_features, m.fc.out_features)
-
-        def forward(self, x):
-            h = tnn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
-            h = torch.relu(self.conv2(h))
-            return self.fc(h.mean(dim=(2, 3)))
-
-    class TEncoder(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            d = m.ln1.normalized_shape[0]
-            self.attn = tnn.MultiheadAttention(d, m.attn.num_heads, batch_first=True)
-            self.ln1 = tnn.LayerNorm(d)
-            self.ln2 = tnn.LayerNorm(d)
-            self.fc1 = tnn.Linear(d, m.fc1.out_features)
-            self.fc2 = tnn.Linear(m.fc1.out_features, d)
-
-        def forward(self, x):
-            h = self.ln1(x)
-            a, _ = self.attn(h, h, h, need_weights=False)
-            x = x + a
-            return x + self.fc2(tnn.functional.gelu(self.fc1(self.ln2(x))))
-
-    class TRNN(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ih = tnn.Linear(m.ih.in_features, m.hidden)
-            self.hh = tnn.Linear(m.hidden, m.hidden)
-            self.hidden = m.hidden
-            self.steps = m.steps
-
-        def forward(self, x):
-            h = torch.zeros(x.shape[0], self.hidden)
-            for t in range(self.steps):
-                h = torch.tanh(self.ih(x[:, t]) + self.hh(h))
-            return h
-
-    twin = {"mlp": TMLP, "gelu_ln": TGeluLN, "cnn": TCNN, "transformer": TEncoder, "rnn": TRNN,
-            "rnn_traced": TRNN}[case.name]()
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in m.state_dict().items()}
-    twin.load_state_dict(state)
-    return twin.eval()
+    return twin(case)
