@@ -7,6 +7,7 @@ from . import ops
 from .builder import Builder, Value
 from .errors import (
     DeviceError,
+    GuardError,
     ScriptError,
     SerializationError,
     TracerError,
@@ -26,6 +27,7 @@ __all__ = [
     "AnyType",
     "Builder",
     "DeviceError",
+    "GuardError",
     "Dim",
     "Graph",
     "Namespace",

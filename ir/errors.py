@@ -14,6 +14,7 @@ __all__ = [
     "ScriptError",
     "SerializationError",
     "DeviceError",
+    "GuardError",
     "TracerWarning",
     "VerificationError",
 ]
@@ -47,6 +48,11 @@ class SerializationError(TracerError, KeyError):
 
 class DeviceError(TracerError, RuntimeError):
     """A device is unknown or not available on this machine."""
+
+
+class GuardError(TracerError, RuntimeError):
+    """A traced program ran on inputs whose sizes differ from a size baked in while tracing
+    (``range(len(x))``, ``int(x.shape[0])``, a dict keyed by a size): the result would be wrong."""
 
 
 class TracerWarning(UserWarning):

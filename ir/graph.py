@@ -12,13 +12,14 @@ the new graph.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from .node import Node, iter_uses
+from .node import Node, Use, iter_uses, map_template
 
 __all__ = ["Graph", "ValueRef", "structurally_equal"]
 
@@ -86,6 +87,25 @@ class Graph:
                     self._g.remove_edge(src, v, key)
                     break
             self._g.add_edge(new[0], v, arg=data["arg"], out=new[1])
+        self._order = None
+
+    def merge_duplicate_inputs(self, nid: int) -> None:
+        """Give each distinct value ``nid`` reads one placeholder, as the builder does (after
+        :meth:`replace_uses` two placeholders may read the same value).  Nodes with blocks keep
+        their placeholders: those are positional (a block's inputs)."""
+        refs = self.inputs(nid)
+        node = self.node(nid)
+        if len(set(refs)) == len(refs) or node.blocks:
+            return
+        first: dict[ValueRef, int] = {}
+        remap = [first.setdefault(ref, len(first)) for ref in refs]
+        fn = lambda u: Use(remap[u.index])  # noqa: E731
+        self.set_node(nid, dataclasses.replace(
+            node, args=map_template(node.args, fn), kwargs=tuple((k, map_template(v, fn)) for k, v in node.kwargs)))
+        for u, _, key in list(self._g.in_edges(nid, keys=True)):
+            self._g.remove_edge(u, nid, key)
+        for k, (src, out) in enumerate(first):
+            self._g.add_edge(src, nid, arg=k, out=out)
         self._order = None
 
     def copy(self) -> Graph:

@@ -83,8 +83,9 @@ class _Printer:
         if isinstance(template, tuple):
             inner = ", ".join(self.value(nid, t, inputs) for t in template)
             return f"({inner},)" if len(template) == 1 else f"({inner})"
-        if isinstance(template, Slice):
-            return self._slice(nid, template, inputs)
+        if isinstance(template, Slice):  # outside a subscript: the call slice(start, stop, step)
+            parts = [self.value(nid, p, inputs) for p in (template.start, template.stop, template.step)]
+            return f"slice({', '.join(parts)})"
         return format_literal(template)
 
     def _slice(self, nid: int, s: Slice, inputs: list[ValueRef]) -> str:
@@ -93,8 +94,11 @@ class _Printer:
         return text + (f":{parts[2]}" if s.step is not None else "")
 
     def index(self, nid: int, index: Any, inputs: list[ValueRef]) -> str:
+        if index == ():
+            return "()"
         items = index if isinstance(index, tuple) else (index,)
-        text = ", ".join(self.value(nid, i, inputs) for i in items)
+        text = ", ".join(self._slice(nid, i, inputs) if isinstance(i, Slice) else self.value(nid, i, inputs)
+                         for i in items)
         return text + "," if isinstance(index, tuple) and len(index) == 1 else text
 
     def call(self, nid: int, node: Node) -> str:

@@ -213,6 +213,7 @@ sample("split", lambda x: tuple(np.split(x, [1, 3])), f32(5, 2), id="split-indic
 
 # -- indexing -----------------------------------------------------------------------------------------
 sample("getitem", lambda x: x[1], f32(3, 4))
+sample("getitem", lambda x: x.sum(axis=0)[()] + x[()][0], f32(3, 4), id="getitem-empty-tuple")
 sample("getitem", lambda x: x[:, 1:3], f32(3, 4), other=(f32(6, 4),), id="getitem-slice")
 sample("getitem", lambda x: x[..., None, ::2], f32(2, 3, 4), id="getitem-ellipsis-none")
 sample("getitem", lambda x: x[-1, :, 0], f32(2, 3, 4), id="getitem-negative")

@@ -11,6 +11,7 @@ True
 import runtime.module as _runtime_module
 from ir.errors import (
     DeviceError,
+    GuardError,
     ScriptError,
     SerializationError,
     TracerError,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchiveInfo",
     "DeviceError",
+    "GuardError",
     "Module",
     "ScriptError",
     "ScriptFunction",

@@ -7,18 +7,23 @@ through ``__array_function__``, array methods, indexing, shape reads).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
-from ir import TracingError
-from ir.ops import get_op, op_for_method, op_for_numpy
+from ir import TensorType, TracingError
+from ir.ops import decomposition_for, get_op, op_for_method, op_for_numpy
+
+from . import views
 
 __all__ = ["Proxy"]
 
 
 def _binary(name: str, reflected: bool = False):
     def method(self: Proxy, other: Any) -> Any:
+        if name == "mul" and isinstance(other, (list, tuple, str)) and not isinstance(self._value, np.ndarray):
+            return other * self.__index__()  # [0] * n: Python repeats the sequence (n is baked)
         args = (other, self) if reflected else (self, other)
         return self._tracer.record_call(get_op(name), args, {})
 
@@ -34,46 +39,95 @@ def _unary(name: str):
     return method
 
 
+def _inplace(name: str):
+    def method(self: Proxy, other: Any) -> Any:
+        return views.inplace(self, name, other)
+
+    method.__name__ = f"__i{name.rstrip('_')}__"
+    return method
+
+
 class Proxy:
     """A traced value.  Behaves like the ``np.ndarray`` (or Python ``int``) it stands for."""
 
-    __slots__ = ("_tracer", "_v", "_value", "_shape")
+    __slots__ = ("_tracer", "_v_", "_value_", "_shape", "_origin", "_root", "_path", "_version")
     __array_priority__ = 1000.0
 
     def __init__(self, tracer: Any, value: Any, concrete: Any = None) -> None:
         self._tracer = tracer
-        self._v = value  # the ir.builder.Value it stands for
-        self._value = concrete  # the real value (None when tracing abstractly, for tracer.script)
+        self._v_ = value  # the ir.builder.Value it stands for
+        self._value_ = concrete  # the real value (None when tracing abstractly, for tracer.script)
         self._shape: tuple | None = None
+        self._origin = "data"  # what it is computed from: "data" (inputs, state), "size" or "const"
+        self._root: views.Buffer | None = None  # the memory it views (see tracer.views), once shared
+        self._path: tuple = ()
+        self._version = 0
+
+    @property
+    def _v(self) -> Any:
+        """The current ``ir.builder.Value`` (a view re-derives itself after a write to its base)."""
+        if self._root is not None and self._version != self._root.version:
+            views.sync(self)
+        return self._v_
+
+    @property
+    def _value(self) -> Any:
+        if self._root is not None and self._version != self._root.version:
+            views.sync(self)
+        return self._value_
 
     # -- NumPy protocols --------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-        if method != "__call__":
-            raise self._tracer.error(f"{name} is not supported in traced code; use the matching "
-                                     "function (np.sum, np.max, ...) instead")
-        if kwargs:
-            raise self._tracer.error(f"{name}(..., {', '.join(kwargs)}=...) is not supported in traced code; "
-                                     "drop the keyword arguments")
-        op = op_for_numpy(ufunc)
-        if op is None:
-            raise self._tracer.unsupported(ufunc)
-        return self._tracer.record_call(op, inputs, {})
+        from .ufuncs import array_ufunc  # ufunc calls, keywords and methods: tracer/ufuncs.py
+
+        return array_ufunc(self._tracer, ufunc, method, inputs, kwargs)
+
+    # ndarray's divmod/<</>> are ufuncs (x.sort() sorts in place, which programs cannot record)
+    def __divmod__(self, other: Any) -> Any:
+        if not isinstance(self._v.type, TensorType):  # a traced size: Python's divmod of ints
+            return self // other, self % other
+        return np.divmod(self, other)
+
+    def __rdivmod__(self, other: Any) -> Any:
+        if not isinstance(self._v.type, TensorType):
+            return other // self, other % self
+        return np.divmod(other, self)
+
+    def __lshift__(self, other: Any) -> Any:
+        return np.left_shift(self, other)
+
+    def __rlshift__(self, other: Any) -> Any:
+        return np.left_shift(other, self)
+
+    def __rshift__(self, other: Any) -> Any:
+        return np.right_shift(self, other)
+
+    def __rrshift__(self, other: Any) -> Any:
+        return np.right_shift(other, self)
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         special = _SPECIAL_FUNCTIONS.get(func)
         if special is not None:
             return special(*args, **kwargs)
         op = op_for_numpy(func)
-        if op is None:
-            raise self._tracer.unsupported(func)
-        return self._tracer.record_call(op, args, kwargs)
+        if op is not None:
+            return self._tracer.record_call(op, args, kwargs)
+        decomposition = decomposition_for(func)
+        if decomposition is not None:  # NumPy written over registered ops: records those
+            return decomposition(*args, **kwargs)
+        raise self._tracer.unsupported(func)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._tracer.concrete and self._value is not None and self._origin == "const":  # exact
+            value = np.asarray(self._value)
+            return value if dtype is None else value.astype(dtype)
         raise self._tracer.error(
-            "a traced value was converted to a concrete np.ndarray (np.asarray/np.array or a NumPy "
-            "function that does not dispatch), which would bake it into the program; keep it as an "
-            "array expression (x.astype(...), x.copy())"
+            "a traced value was converted to a concrete np.ndarray, which would bake it into the program. "
+            "This happens when a plain NumPy array (not a parameter or buffer, nor made in forward) is "
+            "indexed with a traced value or has one written into it: make that array a parameter or "
+            "a buffer (self.register_buffer(name, array)), or create it in forward (np.zeros(...)); "
+            "and when a NumPy function that does not dispatch gets a traced array: keep it as an array "
+            "expression (x.astype(...), x.copy())"
         )
 
     # -- static facts ------------------------------------------------------------------------------
@@ -117,8 +171,25 @@ class Proxy:
     def astype(self, dtype: Any, copy: bool = True) -> Any:
         return self._tracer.record_call(get_op("astype"), (self, dtype), {})
 
-    def copy(self) -> Proxy:
-        return self  # traced programs never write into arrays, so a copy is the same value
+    def copy(self, order: str = "C") -> Proxy:
+        """A new array: the same value in the program, but writes to either stay apart."""
+        out = Proxy(self._tracer, self._v, self._value)
+        out._origin = self._origin
+        return out
+
+    def flatten(self, order: str = "C") -> Proxy:
+        """A copy, as NumPy's ``flatten`` always is (``ravel`` may be a view)."""
+        if order != "C":
+            raise self._tracer.error("flatten(order=...) other than 'C' is not supported in traced code")
+        return self.ravel().copy()
+
+    # -- methods that write into the array (NumPy's in-place methods) -------------------------------
+    def fill(self, value: Any) -> None:
+        views.write(self, Ellipsis, value, what="x.fill(v)")
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        raise self._tracer.error("x.sort() sorts x in place, which traced code does not record; "
+                                 "write x = np.sort(x) (same arguments) instead")
 
     def item(self, *args: Any) -> Any:
         return self._tracer.bake(self, "item()", lambda v: v.item(*args) if args else _item(v))
@@ -145,10 +216,7 @@ class Proxy:
         return self._tracer.record_call(get_op("getitem"), (self, _index_arg(index)), {})
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        raise self._tracer.error(
-            "assigning into a traced array (x[...] = v) is not supported; build the result with "
-            "np.where, np.concatenate or arithmetic instead"
-        )
+        views.write(self, index, value)
 
     def __iter__(self):
         if self.ndim == 0:
@@ -175,7 +243,14 @@ class Proxy:
     def __complex__(self) -> complex:
         return self._tracer.bake(self, "complex()", complex)
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        from .patches import _PACKAGE_DIRS
+
+        if not self._tracer.concrete or sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIRS):
+            return object.__hash__(self)  # our own caches key on identity; user dicts key on the value
+        if isinstance(self._value, np.ndarray):
+            raise TypeError("unhashable type: 'numpy.ndarray'")
+        return hash(self._tracer.bake(self, "hash() (a dict key or set member)", lambda v: v))
 
     def __repr__(self) -> str:
         return f"Proxy({self._v.type})"
@@ -196,10 +271,11 @@ class Proxy:
     __gt__, __ge__ = _binary("gt"), _binary("ge")
     __neg__, __pos__ = _unary("neg"), _unary("pos")
     __invert__, __abs__ = _unary("invert"), _unary("abs")
-    # in-place operators rebind the name to a new value (traced programs never mutate arrays)
-    __iadd__, __isub__, __imul__ = __add__, __sub__, __mul__
-    __itruediv__, __ifloordiv__, __imod__, __ipow__ = __truediv__, __floordiv__, __mod__, __pow__
-    __imatmul__, __iand__, __ior__, __ixor__ = __matmul__, __and__, __or__, __xor__
+    # in-place operators write into the array, as NumPy's do (see tracer.views.inplace)
+    __iadd__, __isub__, __imul__ = _inplace("add"), _inplace("sub"), _inplace("mul")
+    __itruediv__, __ifloordiv__, __imod__ = _inplace("truediv"), _inplace("floordiv"), _inplace("mod")
+    __ipow__, __imatmul__ = _inplace("pow"), _inplace("matmul")
+    __iand__, __ior__, __ixor__ = _inplace("and_"), _inplace("or_"), _inplace("xor")
 
 
 def _item(value: Any) -> Any:
@@ -210,8 +286,15 @@ def _index_arg(index: Any) -> Any:
     """An index as a template-friendly value: lists become integer arrays, like NumPy reads them."""
     if isinstance(index, list):
         if any(isinstance(i, Proxy) for i in index):
-            raise TracingError("an index list containing traced values is not supported; use np.stack")
+            raise TracingError("an index list containing traced values is not supported; build the index "
+                               "array with np.stack([...]) or np.arange")
         return np.asarray(index)
+    from .patches import TracedRange
+
+    if isinstance(index, TracedRange):
+        return index.arange()  # range(n) of a traced size: the integers np.arange(n) gives
+    if isinstance(index, range):
+        return np.arange(index.start, index.stop, index.step)
     if isinstance(index, tuple):
         return tuple(_index_arg(i) for i in index)
     return index

@@ -25,11 +25,13 @@ import numpy as np
 from ir import ScriptError, run_passes, type_of, verify
 from ir.builder import Value as _Value
 from ir.frontend import Compiler, Source
-from ir.ops import get_op
+from ir.ops import decomposition_for, get_op
+from ir.ops.registry import numpy_path
 from runtime.module import ScriptFunction, ScriptModule
 
 from . import _state
 from .decorators import marker
+from .exports import attach_exports
 from .nn.module import Module, is_constant
 from .proxy import Proxy
 from .trace import _TRACE_LOCK, Tracer, _inputs, _patched, build_module, is_library
@@ -159,6 +161,12 @@ class _Context:
 
     # -- calls ---------------------------------------------------------------------------------
     def call(self, c: Compiler, callee: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        decomposition = decomposition_for(callee)
+        if decomposition is not None:  # a NumPy function written over registered ops, like library code
+            try:
+                return self.library_call(c, decomposition, args, kwargs, node)
+            except ScriptError as exc:
+                raise ScriptError(f"np.{numpy_path(callee)}: {exc}") from None
         if isinstance(callee, ScriptModule):
             if kwargs:
                 raise c.error(node, "keyword arguments to a loaded module", "pass them positionally")
@@ -376,6 +384,7 @@ def script(obj: Any, example_inputs: Any = None) -> ScriptModule:
         sm.__dict__["_python_methods"] = dict(ctx.python_methods)
         sm.__dict__["_unused_methods"] = {n for n in dir(type(obj))
                                           if marker(inspect.getattr_static(type(obj), n, None)) == "unused"}
+        attach_exports(sm, obj, include_root=False)  # the submodules' exported methods
         return sm
     if isinstance(obj, types.FunctionType):
         ctx = _Context(None)

@@ -8,11 +8,18 @@ from . import (  # noqa: F401
     graphops,
     index,
     linalg,
+    linalg_fns,
     movement,
     nn,
+    padding,
+    rearrange,
     reduce,
     scalar,
+    scan,
     shape,
+    stacking,
+    tolerance,
+    ufuncs,
 )
 from .registry import (
     MissingRuleError,

@@ -138,3 +138,24 @@ def _astype_rule(a, dtype):
 def astype(a, dtype):
     """``a.astype(dtype)`` (always a copy)."""
     return a.astype(dtype)
+
+
+def _setitem_rule(a, index, value):
+    if not isinstance(a, TensorType):
+        raise TypeError("item assignment needs an array")
+    return a
+
+
+@defop("setitem", OpKind.INDEX, infer=_setitem_rule)
+def setitem(a, index, value):
+    """``a[index] = value`` as a new array (JAX's ``a.at[index].set(value)``); ``a`` is unchanged.
+
+    NumPy's assignment on a copy: ``value`` is cast to ``a``'s dtype and broadcast to the indexed
+    region; basic, integer-array, boolean and slice indices (negative steps too) all work.
+
+    >>> setitem(np.zeros(4), slice(None, None, 2), 1.0)
+    array([1., 0., 1., 0.])
+    """
+    out = a.copy()
+    out[index] = value
+    return out

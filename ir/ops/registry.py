@@ -247,11 +247,32 @@ def numpy_path(fn: Any) -> str:
     return f"linalg.{name}" if module.startswith("numpy.linalg") else name
 
 
+_SURFACE: tuple[int, dict[str, Any]] = (-1, {})
+
+
 def numpy_surface() -> dict[str, Any]:
-    """Every NumPy function programs may call, by its path under ``np`` (``"linalg.norm"``):
-    the NumPy aliases of registered ops and the functions with a decomposition.  This is the
-    closed table the frontend admits; nothing else under ``np`` is looked up."""
-    return {numpy_path(f): f for f in (*_BY_NUMPY, *_DECOMPOSITIONS)}
+    """Every NumPy function programs may call, by its paths under ``np`` (``"linalg.norm"``),
+    aliases included (``"abs"`` and ``"absolute"``): the NumPy functions of registered ops and
+    the functions with a decomposition.  This is the closed table the frontend admits; nothing
+    else under ``np`` is looked up.
+
+    Aliases come from the attributes NumPy has already set on ``np`` and ``np.linalg`` (their
+    ``__dict__``, so no submodule is imported by looking).
+    """
+    global _SURFACE
+    known = (*_BY_NUMPY, *_DECOMPOSITIONS)
+    if _SURFACE[0] == len(known):
+        return dict(_SURFACE[1])
+    import numpy as np
+
+    ids = {id(f): f for f in known}
+    surface = {numpy_path(f): f for f in known}
+    for prefix, namespace in (("", np), ("linalg.", np.linalg)):
+        for name, value in vars(namespace).items():
+            if not name.startswith("_") and id(value) in ids and ids[id(value)] is value:
+                surface.setdefault(prefix + name, value)
+    _SURFACE = (len(known), surface)
+    return dict(surface)
 
 
 def normalize_call(op: OpDef, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, tuple]:

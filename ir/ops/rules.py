@@ -91,18 +91,25 @@ def _known(t: Any) -> bool:
     return isinstance(t, (int, float, bool))
 
 
-def scalar_by_example(impl: Callable[..., Any], *args: Any) -> ScalarType:
+def scalar_by_example(impl: Callable[..., Any], *args: Any) -> ScalarType | TensorType:
     """The Python scalar kind ``impl`` returns for scalar arguments of these types.
 
     When every argument's value is known (sizes of known dimensions, literals) the result's value
-    is computed too, so ``x.shape[1] * x.shape[2]`` stays a known size.
+    is computed too, so ``x.shape[1] * x.shape[2]`` stays a known size.  A NumPy scalar result
+    (``np.sqrt(x.shape[-1])`` is an ``np.float64``) is typed as what it is, a 0-d array type, as
+    ``type_of`` types it: NumPy 2 promotes it like a dtype (``f32 / np.float64`` is float64), not
+    like a Python float.
     """
     if all(_known(a) for a in args):
         values = [a.value if isinstance(a, ScalarType) else a for a in args]
         try:
-            out = impl(*values)
-        except (ArithmeticError, ValueError):
+            out = impl(*values) if _small_result(impl, values) else None
+        except (ArithmeticError, ValueError, TypeError):
             out = None
+        if isinstance(out, int) and not isinstance(out, bool) and abs(out) >= 2**63:
+            out = None
+        if isinstance(out, np.generic):
+            return TensorType(out.dtype, ())
         if isinstance(out, bool):
             return ScalarType("bool")
         if isinstance(out, int):
@@ -110,11 +117,27 @@ def scalar_by_example(impl: Callable[..., Any], *args: Any) -> ScalarType:
         if isinstance(out, float):
             return ScalarType("float")
     out = impl(*_examples(args))
+    if isinstance(out, np.generic):
+        return TensorType(out.dtype, ())
     if isinstance(out, (bool, np.bool_)):
         return ScalarType("bool")
     if isinstance(out, (int, np.integer)):
         return ScalarType("int")
     return ScalarType("float")
+
+
+def _small_result(impl: Callable[..., Any], values: list[Any]) -> bool:
+    """Whether ``impl(*values)`` is cheap to compute exactly: estimated with floats first, since
+    the exact int of a huge result (``n ** 10**9``, a size squared 40 times) takes minutes."""
+    if any(isinstance(v, int) and abs(v) >= 2**63 for v in values):
+        return False
+    try:
+        return abs(impl(*[float(v) for v in values])) < 2.0**63
+    except (ArithmeticError, ValueError):
+        return False
+    except TypeError:  # int-only operators: bounded by their operands, except a left shift
+        name = getattr(impl, "__name__", "")
+        return not ("lshift" in name or "left_shift" in name) or all(abs(v) < 64 for v in values[1:])
 
 
 def static_int(v: Any) -> Any:

@@ -50,4 +50,6 @@ def cse(graph: Graph) -> Graph:
             for out in range(max(1, g.node(nid).num_outputs)):
                 g.replace_uses((nid, out), (first, out))
             g.remove(nid)
+            for user in g.users(first):
+                g.merge_duplicate_inputs(user)
     return g

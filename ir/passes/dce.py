@@ -12,12 +12,15 @@ __all__ = ["dce"]
 
 
 def dce(graph: Graph) -> Graph:
-    """Remove every pure node that the output does not depend on (inputs always stay).
+    """Remove every pure node that neither the output nor an impure node (a guard) depends on.
+
+    Inputs always stay.
 
     Constant tensors no longer referenced are dropped from ``graph.tensors`` too.
     """
     g = map_blocks(graph.copy(), dce)
-    live = nx.ancestors(g.nx, g.output_node) | {g.output_node}
+    roots = [g.output_node] + [nid for nid, node in g.nodes() if not get_op(node.op).pure]  # guards, calls
+    live = set(roots).union(*(nx.ancestors(g.nx, r) for r in roots))
     for nid, node in list(g.nodes()):
         if nid in live or node.op == "input" or not get_op(node.op).pure:
             continue

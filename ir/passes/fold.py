@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GuardError
 from ..graph import Graph
 from ..node import Node, map_template
 from ..ops import OpKind, get_op
@@ -40,6 +41,18 @@ def fold(graph: Graph) -> Graph:
     g = map_blocks(graph.copy(), fold)
     for nid in g.order():
         node = g.node(nid)
+        if node.op == "guard":  # a check proven true by constants is dropped; a failing one stays
+            inputs = g.inputs(nid)
+            if inputs and all(g.node(src).op == "constant" for src, _ in inputs):
+                fetch = [_constant_value(g, src) for src, _ in inputs].__getitem__
+                args = map_template(node.args, lambda use: fetch(use.index))  # noqa: B023
+                try:
+                    get_op("guard").impl(*args, **dict(node.kwargs))
+                except GuardError:  # it fails whatever the inputs: keep it to raise when run
+                    continue
+                if not g.users(nid):
+                    g.remove(nid)
+            continue
         if not _foldable(g, nid, node):
             continue
         inputs = g.inputs(nid)

@@ -20,6 +20,7 @@ _BY_ID = {s.id: s for s in SAMPLES}
 #: Samples whose op deliberately stays on NumPy under the numba backend, and why.
 ON_NUMPY = {
     "pow-int32": "integer power with an array exponent: NumPy raises for negative exponents, kernels cannot raise",
+    "fmod-int": "integer fmod: C remainder with NumPy's zero-divisor and INT_MIN % -1 cases; float fmod is a kernel",
 }
 
 

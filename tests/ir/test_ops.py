@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 
 import numpy as np
@@ -153,4 +154,4 @@ def test_error_inputs_raise_tracing_error_with_user_line(case):
         case.fn(*case.inputs)  # eager NumPy refuses too
     with pytest.raises(tracer.TracingError, match=case.match) as info:
         tracer.trace(case.fn, case.inputs)
-    assert "op_table.py:" in str(info.value), "the message names the user's file and line"
+    assert re.search(r"op_table\w*\.py:\d+", str(info.value)), "the message names the user's file and line"
