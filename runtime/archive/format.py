@@ -14,6 +14,8 @@ from ir import SerializationError
 __all__ = [
     "ROOT",
     "BASE_VERSION",
+    "SUBMODULE_METHODS_VERSION",
+    "archive_version",
     "ALIGNMENT",
     "MAX_ENTRIES",
     "MAX_META_BYTES",
@@ -35,6 +37,15 @@ ROOT = "archive"
 #: The format version of an archive whose ops are all at version 1.  An archive's version is the
 #: highest of this and the versions of the ops it uses.
 BASE_VERSION = 1
+#: Archives where a submodule has methods of its own (``code/modules/``) are at least this version,
+#: so that a release that would ignore those entries refuses the file instead of dropping them.
+SUBMODULE_METHODS_VERSION = 3
+
+
+def archive_version(ops: dict[str, int], submodule_methods: bool) -> int:
+    """The version of an archive using ``ops`` (name -> version): the highest its contents need."""
+    return max([BASE_VERSION, *ops.values(), SUBMODULE_METHODS_VERSION if submodule_methods else BASE_VERSION])
+
 #: Array data starts at a multiple of this many bytes in the file (so it can be mapped).
 ALIGNMENT = 64
 

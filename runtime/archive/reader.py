@@ -55,6 +55,8 @@ from .format import (
     MAX_MODULE_DEPTH,
     MAX_NAME,
     RATIO_FREE,
+    SUBMODULE_METHODS_VERSION,
+    archive_version,
     decode_value,
     fail,
 )
@@ -64,7 +66,7 @@ __all__ = ["load", "load_bytes", "inspect", "ArchiveInfo", "supported_version"]
 
 def supported_version() -> int:
     """The newest archive version this release reads (the highest op version it knows)."""
-    return max([BASE_VERSION, *(op.version for op in all_ops().values())])
+    return max([BASE_VERSION, SUBMODULE_METHODS_VERSION, *(op.version for op in all_ops().values())])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,7 +383,7 @@ def _read_meta(ar: _Archive) -> tuple[int, dict[str, Any]]:
         if not 1 <= v <= known[name].version:
             raise fail(f"{ar.where} uses op {name!r} version {v}, but this release knows versions 1 to "
                        f"{known[name].version}; upgrade numpy-tracer")
-    if max([BASE_VERSION, *ops.values()]) != version:
+    if version not in (archive_version(ops, False), archive_version(ops, True)):  # which one: _validate
         raise fail(f"{ar.where}: version {version} does not match the versions of its ops")
     return version, meta
 
@@ -625,7 +627,10 @@ def _validate(ar: _Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[
             raise fail(f"archive metadata {where}: tensor {v} does not exist")
         return v
 
+    submodule_methods = False
+
     def module(m: Any, where: str, depth: int = 0) -> None:
+        nonlocal submodule_methods
         if depth > MAX_MODULE_DEPTH:
             raise fail(f"archive metadata: the module tree nests deeper than MAX_MODULE_DEPTH={MAX_MODULE_DEPTH}")
         _expect(m, dict, where)
@@ -650,10 +655,14 @@ def _validate(ar: _Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[
         for n in _expect(m.get("unused_methods", []), list, f"{where}.unused_methods"):
             _ident(n, f"{where}.unused_methods")
         _method_table(_expect(m.get("methods", {}), dict, f"{where}.methods"), f"{where}.methods")
+        submodule_methods = submodule_methods or bool(m.get("methods"))
         for k, v in _expect(m.get("program_constants", {}), dict, f"{where}.program_constants").items():
             tid(v, f"{where}.program_constants[{_ident(k, where + '.program_constants')!r}]")
 
     module(meta.get("module"), "module")
+    if meta.get("version") != archive_version(meta["ops"], submodule_methods):
+        raise fail(f"archive metadata: version {meta.get('version')!r} does not match its contents (submodule "
+                   f"methods {'present' if submodule_methods else 'absent'}, ops {sorted(meta['ops'].items())[:8]})")
     kind = _expect(meta.get("kind", "module"), str, "kind")
     if kind not in ("module", "function"):
         raise fail(f"archive metadata kind: unknown kind {kind[:40]!r}")

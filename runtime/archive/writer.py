@@ -31,7 +31,6 @@ from ..devices import device_of, to_host
 from ..module import ScriptFunction, ScriptModule
 from .format import (
     ALIGNMENT,
-    BASE_VERSION,
     CODE_ENTRY,
     DATA_DIR,
     EXTRA_DIR,
@@ -39,6 +38,7 @@ from .format import (
     META_ENTRY,
     MODULE_CODE_DIR,
     VERSION_ENTRY,
+    archive_version,
     encode_value,
 )
 
@@ -216,7 +216,7 @@ def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str], codes: dict[str
         "format": "numpy-tracer archive",
         "producer": _producer(),
         "kind": "function" if isinstance(sm, ScriptFunction) else "module",
-        "version": max([BASE_VERSION, *ops.values()]),
+        "version": archive_version(ops, bool(codes)),
         "ops": ops,
         "methods": _methods_meta(graphs),
         "unused_methods": sorted(sm.__dict__.get("_unused_methods", ())),

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import tracer
+from runtime.archive.format import SUBMODULE_METHODS_VERSION
 from tracer import nn
 
 IDS = np.array([[1, 5, 7], [0, 2, 15]], dtype=np.int64)
@@ -108,6 +109,24 @@ def test_exported_methods_of_a_submodule_are_saved_with_it_and_load_class_free(t
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1, 2, 8) ['embed_tokens']"
+
+
+def test_submodule_methods_raise_the_archive_version_so_older_releases_refuse_the_file(tmp_path):
+    from tests.runtime.test_archive import _rewrite
+
+    with_methods, plain, bad = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "bad.pt"
+    tracer.save(tracer.trace(Model().eval(), (IDS,)), with_methods)
+    tracer.save(tracer.trace(nn.Linear(8, 3), (OFFSET[None],)), plain)
+    assert tracer.inspect(with_methods).version == SUBMODULE_METHODS_VERSION == 3
+    assert tracer.inspect(plain).version < SUBMODULE_METHODS_VERSION  # files without them stay readable
+
+    def lower(entries):
+        entries["archive/version"] = b"1\n"
+
+    _rewrite(with_methods, bad, edit_meta=lambda m: m.update(version=1), edit_entries=lower)
+    for read in (tracer.load, tracer.inspect):
+        with pytest.raises(tracer.SerializationError, match="does not match its contents"):
+            read(bad)
 
 
 def test_an_export_that_does_not_compile_fails_trace_with_its_line():
