@@ -12,6 +12,7 @@ import pytest
 import tracer
 from ir import Graph, Node, Use
 from ir.passes import dce, fold
+from tests.helpers import line_of
 
 rng = np.random.default_rng(3)
 
@@ -20,12 +21,6 @@ def f32(*shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _line_of(marker: str) -> int:
-    with open(__file__) as f:
-        for i, line in enumerate(f, 1):
-            if marker in line and "_line_of" not in line:
-                return i
-    raise AssertionError(marker)
 
 
 def _trace_baking(fn, *inputs, backend="interpreter"):
@@ -41,7 +36,7 @@ def _guarded(sm, fn, same, other, marker, traced, actual):
     with pytest.raises(tracer.GuardError) as info:
         sm(*other)
     text = str(info.value)
-    assert f"test_guards.py:{_line_of(marker)}" in text
+    assert f"test_guards.py:{line_of(__file__, marker)}" in text
     assert f"baked the value {traced!r}" in text and f"give {actual!r}" in text
     assert isinstance(info.value, tracer.TracerError) and isinstance(info.value, RuntimeError)
 

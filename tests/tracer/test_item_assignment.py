@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import pytest
 
 import tracer
+from tests.helpers import assert_same, line_of, trace_quiet
 from tracer import nn
 
 rng = np.random.default_rng(7)
@@ -18,37 +18,22 @@ def f32(*shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _line_of(marker: str) -> int:
-    with open(__file__) as f:
-        for i, line in enumerate(f, 1):
-            if marker in line and "_line_of" not in line:
-                return i
-    raise AssertionError(marker)
 
 
-def _trace(fn, *inputs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return tracer.trace(fn, inputs).set_backend("interpreter")
 
 
-def _same(got, want):
-    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w), (g, w)
 
 
 def _check(fn, inputs, other):
     """Traced equals eager bit for bit at the traced sizes, at other sizes, and after save/load."""
-    sm = _trace(fn, *inputs)
+    sm = trace_quiet(fn, *inputs)
     for ins in (inputs, other):
-        _same(sm(*(a.copy() for a in ins)), fn(*(a.copy() for a in ins)))
+        assert_same(sm(*(a.copy() for a in ins)), fn(*(a.copy() for a in ins)))
     buf = io.BytesIO()
     tracer.save(sm, buf)
     buf.seek(0)
     loaded = tracer.load(buf).set_backend("interpreter")
-    _same(loaded(*(a.copy() for a in other)), fn(*(a.copy() for a in other)))
+    assert_same(loaded(*(a.copy() for a in other)), fn(*(a.copy() for a in other)))
     return sm
 
 
@@ -186,7 +171,7 @@ def test_writes_into_module_state_are_refused_with_the_line():
 
     with pytest.raises(tracer.TracingError, match="parameter or buffer 'w'") as info:
         tracer.trace(M(), (f32(3),))
-    assert f"test_item_assignment.py:{_line_of('STATE-WRITE')}" in str(info.value)
+    assert f"test_item_assignment.py:{line_of(__file__, 'STATE-WRITE')}" in str(info.value)
     assert "copy()" in str(info.value)
 
 
@@ -198,7 +183,7 @@ def test_what_cannot_be_followed_is_refused_with_the_line():
 
     with pytest.raises(tracer.TracingError, match="np.split") as info:
         tracer.trace(through_split, (f32(4, 2),))
-    assert f"test_item_assignment.py:{_line_of('SPLIT-WRITE')}" in str(info.value)
+    assert f"test_item_assignment.py:{line_of(__file__, 'SPLIT-WRITE')}" in str(info.value)
 
     def read_only(x):
         y = np.broadcast_to(x, (3, 2))
@@ -236,7 +221,7 @@ def test_numpy_types_keep_working_inside_traced_code():
         assert isinstance(eps, np.float32) and not isinstance(1.0, np.float32)
         return x.astype(np.float64) + eps + ok, z.dtype == np.float32
 
-    sm = _trace(f, f32(2, 3))
+    sm = trace_quiet(f, f32(2, 3))
     got, flag = sm(f32(2, 3))
     assert got.dtype == np.float64 and flag
 
@@ -273,7 +258,7 @@ def test_a_view_read_after_its_base_changed_is_data_not_a_constant():
 
     with pytest.warns(tracer.TracerWarning, match="bool") as record:
         tracer.trace(f, (np.ones((3, 2), np.float32),))
-    assert record[0].lineno == _line_of("BRANCH-LINE")
+    assert record[0].lineno == line_of(__file__, "BRANCH-LINE")
 
 
 def test_views_made_by_keyword_or_by_decompositions_follow_writes():

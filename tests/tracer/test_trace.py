@@ -12,6 +12,7 @@ import pytest
 
 import tracer
 from ir import SourceLoc, verify
+from tests.helpers import line_of
 from tracer import _state, nn
 
 rng = np.random.default_rng(0)
@@ -41,12 +42,6 @@ class Outer(nn.Module):
         return h.reshape(x.shape[0], -1) + self.bias - self.offset
 
 
-def _line_of(marker: str) -> int:
-    with open(__file__) as f:
-        for i, line in enumerate(f, 1):
-            if marker in line and "_line_of" not in line:
-                return i
-    raise AssertionError(marker)
 
 
 def test_module_hierarchy_survives_and_nodes_know_scope_and_line():
@@ -59,7 +54,7 @@ def test_module_hierarchy_survives_and_nodes_know_scope_and_line():
     assert [n for n, _ in sm.named_modules()] == ["", "inner"]
     tanh = [n for _, n in sm.graph.nodes() if n.op == "tanh"][0]
     assert tanh.scope == "inner"
-    assert tanh.loc == SourceLoc(__file__, _line_of("INNER-LINE"))
+    assert tanh.loc == SourceLoc(__file__, line_of(__file__, "INNER-LINE"))
     np.testing.assert_array_equal(sm.set_backend("interpreter")(X), m(X))  # bit for bit: the interpreter
 
 
@@ -96,7 +91,7 @@ def test_conversion_to_python_scalars_bakes_with_a_warning_naming_the_line():
     with pytest.warns(tracer.TracerWarning, match="bool") as record:
         sf = tracer.trace(f, (np.ones(3, np.float32),))
     w = record[0]
-    assert w.filename == __file__ and w.lineno == _line_of("BAKE-LINE")
+    assert w.filename == __file__ and w.lineno == line_of(__file__, "BAKE-LINE")
     # the branch is baked: a negative input still takes the traced branch
     np.testing.assert_array_equal(sf(-np.ones(3, np.float32)), -2 * np.ones(3, np.float32))
 
@@ -217,7 +212,7 @@ def test_unsupported_function_error_names_the_user_line():
 
     with pytest.raises(tracer.TracingError) as info:
         tracer.trace(f, (X,))
-    assert f"test_trace.py:{_line_of('FFT-LINE')}" in str(info.value)
+    assert f"test_trace.py:{line_of(__file__, 'FFT-LINE')}" in str(info.value)
 
 
 def test_submodule_not_in_hierarchy_is_refused():

@@ -3,31 +3,20 @@ arrays, and the calls that cannot be recorded raise a TracingError whose advice 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 import tracer
 from ir.ops import op_for_numpy
 from ir.ops.ufuncs import UNSUPPORTED_UFUNCS
+from tests.helpers import assert_same, trace_quiet
 
 rng = np.random.default_rng(7)
 X = rng.standard_normal((3, 4)).astype(np.float32)
 
 
-def _trace(fn, *inputs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return tracer.trace(fn, inputs).set_backend("interpreter")
 
 
-def _same(got, want):
-    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert np.asarray(g).dtype == np.asarray(w).dtype
-        assert np.array_equal(g, w, equal_nan=True)
 
 
 def test_every_numpy_ufunc_traces_to_an_op_or_says_why_not():
@@ -44,10 +33,10 @@ def test_out_into_a_traced_array_is_an_assignment():
         np.maximum.reduce(x, axis=0, out=z[0])
         return y, np.exp(x, out=(None,)), z
 
-    sm = _trace(f, X)
-    _same(sm(X), f(X))
+    sm = trace_quiet(f, X)
+    assert_same(sm(X), f(X))
     x2 = rng.standard_normal((5, 4)).astype(np.float32)
-    _same(sm(x2), f(x2))
+    assert_same(sm(x2), f(x2))
 
 
 def test_divmod_of_a_size_stays_python_ints():
@@ -55,9 +44,9 @@ def test_divmod_of_a_size_stays_python_ints():
         n, r = divmod(x.shape[0], 2)
         return x * n + r
 
-    sm = _trace(f, X)
+    sm = trace_quiet(f, X)
     x2 = rng.standard_normal((7, 4)).astype(np.float32)
-    _same(sm(x2), f(x2))
+    assert_same(sm(x2), f(x2))
 
 
 def _raises(fn, match, *inputs):
