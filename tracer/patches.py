@@ -143,10 +143,12 @@ def _fresh_array(tracer: Any, original: Callable[..., Any], args: tuple, kwargs:
 def _creation_patch(original: Callable[..., Any]) -> Callable[..., Any]:
     def patched(*args: Any, **kwargs: Any) -> Any:
         tracer = _state.current()
-        if tracer is not None and tracer.concrete and original.__name__ in WRITABLE_FUNCTIONS \
-                and not _contains_proxy((args, kwargs)) \
+        if tracer is not None and tracer.concrete and not _contains_proxy((args, kwargs)) \
                 and not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIRS):  # user code only
-            return _fresh_array(tracer, original, args, kwargs)
+            if original.__name__ in WRITABLE_FUNCTIONS:
+                return _fresh_array(tracer, original, args, kwargs)
+            value = original(*args, **kwargs)  # np.eye(3), np.arange(10): constants, traced so that
+            return tracer.constant(value) if isinstance(value, np.ndarray) else value  # np.eye(3)[ids] works
         if tracer is not None and _contains_proxy((args, kwargs)):
             op = op_for_numpy(original)
             if op is not None:
@@ -170,13 +172,31 @@ def _traced_len(obj: Any) -> Any:
     return _ORIGINAL_LEN(obj)
 
 
+#: Functions whose first argument is often a list or tuple holding traced values
+#: (``np.prod(x.shape)``, ``np.max([a, b])``): NumPy's dispatch looks only at the sequence itself.
+SEQUENCE_FUNCTIONS = ("sum", "prod", "max", "min", "amax", "amin", "mean", "cumsum", "cumprod")
+
+
+def _sequence_patch(original: Callable[..., Any]) -> Callable[..., Any]:
+    def patched(a: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(a, (list, tuple)) and _state.current() is not None and _contains_proxy(a):
+            a = _as_traced(a)  # np.stack of the elements, as NumPy makes one array of them
+        return original(a, *args, **kwargs)
+
+    patched.__wrapped__ = original  # type: ignore[attr-defined]
+    patched.__name__ = original.__name__
+    return patched
+
+
 @contextlib.contextmanager
 def _patched() -> Iterator[None]:
     names = dict.fromkeys((*CREATION_FUNCTIONS, *WRITABLE_FUNCTIONS))
-    saved = {name: getattr(np, name) for name in names}
+    saved = {name: getattr(np, name) for name in (*names, *SEQUENCE_FUNCTIONS)}
     try:
-        for name, fn in saved.items():
-            setattr(np, name, _creation_patch(fn))
+        for name in names:
+            setattr(np, name, _creation_patch(saved[name]))
+        for name in SEQUENCE_FUNCTIONS:
+            setattr(np, name, _sequence_patch(saved[name]))
         builtins.len = _traced_len
         yield
     finally:

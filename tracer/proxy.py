@@ -221,11 +221,13 @@ class Proxy:
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d array")
-        n = self._tracer.bake(self, "iteration", len)
+        n = self._tracer.bake(self.shape[0], "iteration over an array", int)  # a size: guarded
         return (self[i] for i in range(n))
 
     def __len__(self) -> int:
-        return self._tracer.bake(self, "len()", len)
+        if self.ndim == 0:
+            raise TypeError("len() of unsized object")
+        return self._tracer.bake(self.shape[0], "len()", int)  # a size: guarded
 
     # -- conversions to Python scalars bake the value in -------------------------------------------
     def __bool__(self) -> bool:

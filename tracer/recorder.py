@@ -223,6 +223,13 @@ class Tracer:
         self._constants[id(value)] = (value, v)
         return v
 
+    def constant(self, value: np.ndarray) -> Proxy:
+        """``value`` (an array user code made from constants) as a traced constant: it can then be
+        indexed with traced values and written into, like NumPy's own array."""
+        proxy = Proxy(self, self._constant(value), value)
+        proxy._origin = "const"
+        return proxy
+
     def record_call(self, op: OpDef, args: tuple, kwargs: dict, *, record: bool = False) -> Any:
         """Record ``op(*args, **kwargs)`` if any argument is traced (or ``record``); else just run it."""
         inputs: list[Value] = []
