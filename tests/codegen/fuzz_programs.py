@@ -273,11 +273,11 @@ def build(steps: list[tuple]) -> Any:
     return program
 
 
-def scribble() -> list:
+def scribble(repeats: int = 16) -> list:
     """Allocate and fill blocks of many sizes (reusing what was freed); keep the list alive."""
     junk = []
     for n in (1, 2, 4, 8, 16, 64, 256, 1024, 8192):
-        for _ in range(16):
+        for _ in range(repeats):
             junk.append(np.full(n, 1e30, np.float32))
             junk.append(np.full(n, -7.5e300))
     return junk

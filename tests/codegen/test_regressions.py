@@ -17,6 +17,7 @@ import pytest
 import tracer
 from codegen.plan import ABSOLUTE, PlanOptions
 from runtime.compiled import NumbaExecutor
+from tests.codegen.fuzz_programs import scribble
 from tests.codegen.helpers import FORCED, assert_close, run_both, trace_quietly
 from tracer import nn
 
@@ -28,21 +29,11 @@ def f32(*shape: int) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def scribble() -> list:
-    """Allocate and fill many small and medium blocks, reusing what was freed."""
-    junk = []
-    for n in (1, 1, 2, 4, 8, 16, 64, 256, 1024):
-        for _ in range(64):
-            junk.append(np.full(n, 1e30, np.float32))
-            junk.append(np.full(n, -7.5e300))
-    return junk
-
-
 def run_twice(sm: tracer.ScriptModule, *args: object) -> list:
     """Two calls with garbage allocated before each (and the garbage kept alive meanwhile)."""
     out = []
     for _ in range(2):
-        junk = scribble()
+        junk = scribble(repeats=64)
         out.append(sm(*args))
         del junk
     return out
@@ -175,7 +166,7 @@ def test_forced_kernels_read_numpy_scalar_constants_of_every_dtype():
     x, i = f32(4, 6), rng.integers(-50, 50, (4, 6)).astype(np.int32)
     sm = trace_quietly(fn, (x, i))
     for _ in range(2):
-        junk = scribble()
+        junk = scribble(repeats=64)
         got, want, _ = run_both(sm, (x, i), FORCED)
         assert_close(got, want)
         del junk
@@ -199,7 +190,7 @@ def test_non_contiguous_parameter_updated_in_place_is_read_fresh():
     assert ex.plan((x,)) is not None
     assert_close(ex.run((x,), state), x * w + 1.0)
     w[...] = 3.0  # e.g. load_state_dict copies into the existing arrays
-    junk = scribble()
+    junk = scribble(repeats=64)
     assert_close(ex.run((x,), state), x * np.float32(3.0) + 1.0)
     del junk
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tracer
-from tests.helpers import assert_same
+from tests.helpers import assert_same, eager
 
 rng = np.random.default_rng(11)
 X, X2 = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((7, 6)).astype(np.float32)
@@ -81,11 +81,6 @@ IDIOMS = {
 }
 
 
-def _eager(fn, inputs):
-    with np.errstate(all="ignore"):
-        return fn(*(a.copy() for a in inputs))
-
-
 @pytest.mark.parametrize("name", list(IDIOMS))
 def test_idiom_traces_unchanged(name):
     fn, inputs, other = IDIOMS[name]
@@ -93,10 +88,10 @@ def test_idiom_traces_unchanged(name):
         warnings.simplefilter("ignore", tracer.TracerWarning)  # baked sizes warn and become guards
         sm = tracer.trace(fn, inputs).set_backend("interpreter")
     with np.errstate(all="ignore"):
-        assert_same(sm(*(a.copy() for a in inputs)), _eager(fn, inputs))
+        assert_same(sm(*(a.copy() for a in inputs)), eager(fn, inputs))
         try:
             got = sm(*(a.copy() for a in other))
         except tracer.GuardError:
             assert name in ("enumerate rows", "max of a shape"), "this idiom should follow the size"
             return
-    assert_same(got, _eager(fn, other))
+    assert_same(got, eager(fn, other))

@@ -15,18 +15,12 @@ import numpy as np
 import pytest
 
 import tracer
-from tests.helpers import assert_same
+from tests.helpers import assert_same, eager
 from tests.op_table import SAMPLES
 
 
 def _doubled(inputs: tuple) -> tuple:
     return tuple(np.concatenate([a, a]) if isinstance(a, np.ndarray) and a.ndim else a for a in inputs)
-
-
-def _eager(fn, inputs):
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return fn(*(a.copy() if isinstance(a, np.ndarray) else a for a in inputs))
 
 
 @pytest.mark.parametrize("s", SAMPLES, ids=[s.id for s in SAMPLES])
@@ -37,7 +31,7 @@ def test_a_second_size_gives_eager_or_guard_error(s):
     if all(o is i for o, i in zip(other, s.inputs)):
         pytest.skip("no array input to grow")
     try:
-        want = _eager(s.fn, other)
+        want = eager(s.fn, other)
     except Exception:  # noqa: BLE001 - eager refuses these sizes: not a second size of this program
         pytest.skip("eager NumPy refuses the doubled inputs")
     with warnings.catch_warnings():
