@@ -1,8 +1,8 @@
 """Models written the way public NumPy model code is written, used unchanged by the tests.
 
 Each model is a set of plain NumPy functions in the style of a well-known kind of public code
-(a picoGPT-style GPT-2 forward, a Llama port, a Karpathy-style char-LSTM, a CS231n-style im2col
-CNN), plus a thin ``nn.Module`` that only holds the weights as parameters and calls them.  The
+(a picoGPT-style GPT-2 forward, a Llama port, a Karpathy-style char-LSTM and his min-char-rnn,
+a CS231n-style im2col CNN and two-layer net with its loss), plus a thin ``nn.Module`` that only holds the weights as parameters and calls them.  The
 functions are not edited for the tracer: that is what these tests check.
 """
 
@@ -270,3 +270,73 @@ class Im2colCNN(nn.Module):
         h = maxpool_forward(h)
         h = np.maximum(conv_forward(h, self.W2, self.b2), 0)
         return h.reshape(h.shape[0], -1) @ self.Wfc + self.bfc
+
+
+# -- Karpathy's min-char-rnn forward (dicts keyed by step, one-hot written through a dict entry) --
+def min_char_rnn_forward(inputs, targets, hprev, Wxh, Whh, Why, bh, by, vocab_size):
+    xs, hs, ys, ps = {}, {}, {}, {}
+    hs[-1] = np.copy(hprev)
+    loss = 0
+    for t in range(len(inputs)):
+        xs[t] = np.zeros((vocab_size, 1))
+        xs[t][inputs[t]] = 1
+        hs[t] = np.tanh(np.dot(Wxh, xs[t]) + np.dot(Whh, hs[t - 1]) + bh)
+        ys[t] = np.dot(Why, hs[t]) + by
+        ps[t] = np.exp(ys[t]) / np.sum(np.exp(ys[t]))
+        loss += -np.log(ps[t][targets[t], 0])
+    return loss, hs[len(inputs) - 1]
+
+
+class MinCharRNN(nn.Module):
+    def __init__(self, vocab=10, hidden=16):
+        super().__init__()
+        r = np.random.default_rng(5)
+        self.Wxh, self.Whh = r.standard_normal((hidden, vocab)) * 0.01, r.standard_normal((hidden, hidden)) * 0.01
+        self.Why = r.standard_normal((vocab, hidden)) * 0.01
+        self.bh, self.by = np.zeros((hidden, 1)), np.zeros((vocab, 1))
+        self.vocab = vocab
+
+    def forward(self, inputs, targets, hprev):
+        return min_char_rnn_forward(inputs, targets, hprev, self.Wxh, self.Whh, self.Why, self.bh, self.by, self.vocab)
+
+
+# -- a CS231n-style two-layer net with its loss (batchnorm by hand, dx[np.arange(N), y] -= 1) ------
+def affine_forward(x, w, b):
+    return x.reshape(x.shape[0], -1).dot(w) + b
+
+
+def relu_forward(x):
+    out = x.copy()
+    out[out < 0] = 0
+    return out
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    N, D = x.shape
+    mu = 1.0 / N * np.sum(x, axis=0)
+    xmu = x - mu
+    var = 1.0 / N * np.sum(xmu**2, axis=0)
+    return gamma * xmu / np.sqrt(var + eps) + beta
+
+
+def softmax_loss(x, y):
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    N = x.shape[0]
+    loss = -np.sum(log_probs[np.arange(N), y]) / N
+    dx = np.exp(log_probs)
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
+
+
+class TwoLayerNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        r = np.random.default_rng(6)
+        self.W1, self.b1 = r.standard_normal((3 * 4 * 4, 10)), r.standard_normal(10)
+        self.gamma, self.beta = r.standard_normal(10), r.standard_normal(10)
+
+    def forward(self, x, y):
+        h = relu_forward(batchnorm_forward(affine_forward(x, self.W1, self.b1), self.gamma, self.beta))
+        return softmax_loss(h, y)
