@@ -1,9 +1,10 @@
 """Models written the way public NumPy model code is written, used unchanged by the tests.
 
-Each model is a set of plain NumPy functions in the style of a well-known kind of public code
-(a picoGPT-style GPT-2 forward, a Llama port, a Karpathy-style char-LSTM and his min-char-rnn,
-a CS231n-style im2col CNN and two-layer net with its loss), plus a thin ``nn.Module`` that only holds the weights as parameters and calls them.  The
-functions are not edited for the tracer: that is what these tests check.
+Each model is a set of plain NumPy functions in the style of a well-known kind of public code (a
+picoGPT-style GPT-2 forward, a Llama port, a Karpathy-style char-LSTM and his min-char-rnn, a
+CS231n-style im2col CNN and two-layer net with its loss), plus a thin ``nn.Module`` that only
+holds the weights as parameters and calls them.  The functions are not edited for the tracer:
+that is what these tests check.
 """
 
 from __future__ import annotations
