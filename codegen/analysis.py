@@ -6,7 +6,6 @@ See ``codegen.plan`` for the whole picture.  Nothing here imports numba.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,55 +125,10 @@ class Analysis:
         ``.T`` whatever their operand is.  Found by running the references on 0-d stand-ins in
         program order (0-d parameters are arrays; 0-d inputs as ``scalar_inputs`` says)."""
         if self._zero_d is None:
-            self._zero_d = self._zero_d_scalars()
+            from .zero_d import zero_d_scalars  # it reads this class's tables
+
+            self._zero_d = zero_d_scalars(self)
         return self._zero_d.get(nid, True)
-
-    def _zero_d_scalars(self) -> dict[int, bool]:
-        out: dict[int, bool] = {}
-        for nid in self.order:
-            node = self.g.node(nid)
-            t = tensor_of(node.types[0]) if node.types else None
-            if t is None or t.shape != ():
-                continue
-            if node.op == "input":
-                out[nid] = node.kwarg("index") in self.scalar_inputs
-            elif node.op == "param":
-                out[nid] = False
-            elif node.op == "constant":
-                name = node.kwarg("name")
-                out[nid] = not isinstance(self.g.tensors[name] if name is not None else None, np.ndarray)
-            elif isinstance(LOWER.get(node.op) if node.op in LOWER else None, Reduce):
-                out[nid] = True
-            else:
-                out[nid] = self._scalar_by_example(nid, node, out)
-        return out
-
-    def _scalar_by_example(self, nid: int, node: Node, known: dict[int, bool]) -> bool:
-        refs = self.g.inputs(nid)
-
-        def stand_in(u: Use) -> Any:
-            ref = refs[u.index]
-            if ref in self.static:
-                return self.static[ref]
-            t = self.vtype(ref)
-            tt = tensor_of(t)
-            if tt is not None and tt.shape == ():
-                one = np.ones((), tt.dtype)
-                return one[()] if known.get(ref[0], True) else one
-            if isinstance(t, ScalarType) and t.kind in _PY_EXAMPLE:
-                return _PY_EXAMPLE[t.kind]
-            raise _Unknown
-
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out = get_op(node.op).impl(*map_template(node.args, stand_in),
-                                           **dict(map_template(node.kwargs, stand_in)))
-        except Exception:  # an operand not known here: what NumPy's ufuncs do
-            return True
-        if isinstance(out, (tuple, list)):
-            out = out[0] if out else None
-        return not isinstance(out, np.ndarray)
 
     # -- classification ---------------------------------------------------------------------------
     def classify(self) -> None:
