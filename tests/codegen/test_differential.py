@@ -136,18 +136,27 @@ def _scaled_close(got: Any, want: Any) -> None:
             np.testing.assert_array_equal(g, w)
 
 
-@settings(max_examples=45, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(programs())
-def test_random_programs_match_the_interpreter(case):
-    inputs, steps = case
-    program = build(steps)
+def _traced(program, inputs, untraceable: type[Exception] | tuple = ()):
+    """``program`` traced on ``inputs``; the example is skipped when NumPy refuses the program
+    (bitwise on floats, ...) or tracing raises ``untraceable`` (outside what tracing captures,
+    reported by the tracer's own tests)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
             program(*inputs)
-        except Exception:  # NumPy refuses this combination (bitwise on floats, ...): not a program
+        except Exception:  # not a program
             assume(False)
-        sm = trace_quietly(program, tuple(inputs))
+        try:
+            return trace_quietly(program, tuple(inputs))
+        except untraceable:
+            assume(False)
+
+
+@settings(max_examples=45, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_random_programs_match_the_interpreter(case):
+    inputs, steps = case
+    sm = _traced(build(steps), inputs)
     for options in (FORCED, PlanOptions()):
         got, want, _ = run_both(sm, tuple(inputs), options)
         _scaled_close(got, want)
@@ -163,17 +172,7 @@ FUZZ_EXAMPLES = int(os.environ.get("TRACER_FUZZ_EXAMPLES", "400"))
 
 def _check_case(case: tuple) -> None:
     inputs, steps, how = case
-    program = fz.build(steps)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        try:
-            program(*inputs)
-        except Exception:  # NumPy refuses this combination (bitwise on floats, ...): not a program
-            assume(False)
-        try:
-            sm = trace_quietly(program, tuple(inputs))
-        except TracingError:  # outside what tracing captures (reported by the tracer's own tests)
-            assume(False)
+    sm = _traced(fz.build(steps), inputs, untraceable=TracingError)
     fz.check_program(sm, tuple(inputs), how)
     if how["restore"]:  # save, load with _restore_shapes=True (planned during load), run on numba
         buf = io.BytesIO()
