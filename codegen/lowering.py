@@ -400,7 +400,8 @@ _reg("to_int to_float to_bool not_ is_none", Host(why="Python scalar conversions
 _reg("setitem", Host(why="a copy, then NumPy's assignment"))
 _reg("cast_scalar pymath", Host(why="Python and NumPy scalar constructors of sizes"))
 _reg("guard", Host(why="a run-time check of a size baked in while tracing"))
-_reg("if loop python_call unused_call", Interpreted(why="control flow and Python calls: blocks run interpreted"))
+_reg("if loop undefined python_call unused_call",
+     Interpreted(why="control flow and Python calls: blocks run interpreted"))
 
 
 def out_kwarg(op: str) -> str | None:

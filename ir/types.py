@@ -24,6 +24,7 @@ __all__ = [
     "TensorType",
     "ScalarType",
     "AnyType",
+    "NeverType",
     "TupleType",
     "is_known",
     "SHORT_NAMES",
@@ -138,7 +139,17 @@ class AnyType:
         return "?"
 
 
-Type = Union[TensorType, ScalarType, TupleType, AnyType]
+@dataclass(frozen=True, slots=True)
+class NeverType:
+    """The type of a value that is never read (printed ``never``): the placeholder an ``if`` branch
+    that has not returned yet passes on for the function's result (``ops.undefined``).  It joins
+    with any type as that type."""
+
+    def __str__(self) -> str:
+        return "never"
+
+
+Type = Union[TensorType, ScalarType, TupleType, AnyType, NeverType]
 
 _SCALAR_KINDS = {bool: "bool", int: "int", float: "float", type(None): "none"}
 
@@ -172,8 +183,10 @@ def _join_dim(a: Dim, b: Dim) -> Dim:
 
 def join(a: Type, b: Type) -> Type:
     """The most specific type that both ``a`` and ``b`` are instances of (never a wrong one)."""
-    if a == b:
+    if a == b or isinstance(b, NeverType):
         return a
+    if isinstance(a, NeverType):
+        return b
     if isinstance(a, ScalarType) and isinstance(b, ScalarType) and a.kind == b.kind:
         return ScalarType(a.kind)
     if isinstance(a, TensorType) and isinstance(b, TensorType):
@@ -205,6 +218,8 @@ def parse_type(text: str) -> Type:
 def _parse_type(s: str, depth: int) -> tuple[Type, str]:
     if depth > 16:
         raise ValueError("type nests too deeply")
+    if s.startswith("never") and not s[5:6].isalnum():
+        return NeverType(), s[5:]
     for kind in ("int", "float", "bool", "none"):
         nxt = s[len(kind):len(kind) + 1]
         if s.startswith(kind) and not nxt.isalnum() and nxt != "[":

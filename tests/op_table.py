@@ -305,6 +305,14 @@ def _optional_sample(x, y=None):
     return x + y
 
 
+def _early_return_sample(x):
+    if x.sum() > 0:
+        if x.max() > 1.0:
+            return x * 2.0
+        x = x - 1.0
+    return x + 1.0
+
+
 SCRIPT_SAMPLES: list[Sample] = [
     Sample("if", _if_sample, (f32(3, 4),), other=(-np.abs(f32(2, 4)),), id="if-script"),
     Sample("loop", _loop_sample, (f32(3), 4), other=(f32(5), 0), id="loop-script"),
@@ -314,6 +322,8 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("not_", _scalars_sample, (f32(5),), id="not_-script"),
     Sample("is_none", _optional_sample, (f32(3),), other=(f32(3), f32(3)), id="is_none-script"),
     Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
+    Sample("undefined", _early_return_sample, (np.abs(f32(4)) + 1.1,), other=(-np.abs(f32(3)),),
+           id="undefined-script"),
 ]
 
 

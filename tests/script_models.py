@@ -200,6 +200,29 @@ class WithMethods(nn.Module):
         return y
 
 
+def _shrink(v):
+    if v.sum() > 0:
+        if v.max() > 1.0:
+            return v * 0.5
+        v = v + 1.0
+    return v - 1.0
+
+
+def nested_returns(x, k: int = 1):
+    """Returns inside branches that may fall through (compiled with one exit), a tuple result
+    with a different int from each return, and a called function that returns early."""
+    if x.sum() > 2.0:
+        if x.max() > 1.5:
+            return x * 2.0, 1
+        x = x - 1.0
+    elif k > 1:
+        return x, 2
+    y = _shrink(x)
+    if y.min() < -1.0:
+        return y, 3
+    return y + x, 4
+
+
 CASES = [
     ("acceptance", Acceptance, [(f32(4, 8),), (-np.abs(f32(4, 8)),), (f32(3, 8), 0), (f32(3, 8), 1), (f32(2, 8), 3)]),
     ("rnn", lambda: ElmanRNN(8, 16), [(f32(2, 5, 8),), (f32(3, 1, 8),)]),
@@ -211,6 +234,9 @@ CASES = [
     ("scalar_ops", lambda: scalar_ops, [(np.abs(f32(4)) + 0.1,), (f32(4),)]),
     ("tuple_args", lambda: tuple_args, [((f32(2), f32(2)),), ((f32(2), f32(2)), False)]),
     ("with_methods", WithMethods, [(f32(6),)]),
+    ("nested_returns", lambda: nested_returns,
+     [(np.full(4, v, np.float32), k) for v in (-2.0, -0.1, 0.3, 0.9, 2.0) for k in (1, 2)]
+     + [(np.array([-3.0, 1.2, 0.5, 2.0], np.float32),)]),
 ]
 
 #: Example inputs for models that need concrete input types (they read x.shape).

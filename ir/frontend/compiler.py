@@ -31,7 +31,17 @@ from .budget import Budget
 from .budget import bounded_static as _bounded_static
 from .budget import widen as _widen
 from .numpy_table import NOT_ADMITTED, checked_dtype, numpy_attribute
-from .transforms import BREAK, CONTINUE, contains, lift_returns, lower_jumps
+from .transforms import (
+    BREAK,
+    CONTINUE,
+    RESULT,
+    RETURNED,
+    contains,
+    lift_returns,
+    lifting_copies,
+    lower_jumps,
+    lower_returns,
+)
 
 __all__ = ["Compiler", "Resolver", "Source", "OPS", "annotation_type"]
 
@@ -195,6 +205,10 @@ class Compiler:
     """
 
     MAX_DEPTH = 64
+    #: ``if`` and loop bodies inside each other; the printed program indents each once, and Python
+    #: reads at most 100 levels of indentation back.  Each early return that may fall through puts
+    #: the rest of the function one level deeper (``lower_returns``).
+    MAX_BLOCK_DEPTH = 90
 
     def __init__(self, budget: Budget | None = None) -> None:
         self.budget = budget if budget is not None else Budget()
@@ -202,6 +216,7 @@ class Compiler:
         self.frames: list[_Frame] = []
         self._params: dict[tuple[int, str], Value] = {}
         self._tensor_names: set[str] = set()
+        self._block_depth = 0
 
     # -- diagnostics ------------------------------------------------------------------------------
     @property
@@ -377,8 +392,15 @@ class Compiler:
             raise self.error(node, "unsupported construct 'return inside a loop'",
                              "assign the result to a variable, break, and return after the loop")
         body.append(ast.Return(value=None, lineno=fn.end_lineno or fn.lineno, col_offset=0))
-        result = self.block(lift_returns(body, self.budget.spend_work))
-        return result[1]
+        if not lifting_copies(body):
+            return self.block(lift_returns(body))[1]
+        # one exit: a flag and a result instead of copies of the rest of the function
+        env = self.frame.env
+        env[RETURNED] = False
+        self.block(lower_returns(body))
+        result = env.pop(RESULT)
+        env.pop(RETURNED, None)
+        return result
 
     def _returns_in_loop(self, stmts: list[ast.stmt]) -> bool:
         for s in stmts:
@@ -582,7 +604,7 @@ class Compiler:
         returns = contains(s.body, (ast.Return,)) or contains(s.orelse, (ast.Return,))
         branches = []
         for stmts in (s.body, s.orelse):
-            branches.append(self._in_block(lambda stmts=stmts: self.block(stmts)))
+            branches.append(self._in_block(lambda stmts=stmts: self.block(stmts), node=s))
         (b_then, env_then, (ret_then, val_then)), (b_else, env_else, (ret_else, val_else)) = branches
         if returns:
             if not (ret_then and ret_else):  # lift_returns guarantees this
@@ -596,8 +618,9 @@ class Compiler:
             return True, _unflatten(shape, outs)
         env = self.frame.env
         names: list[str] = []
+        result = self._join_result(s, env, (b_then, env_then), (b_else, env_else))
         for name in [*env_then, *env_else]:
-            if name in names:
+            if name in names or name == RESULT:
                 continue
             in_then, in_else = name in env_then, name in env_else
             if in_then and in_else:
@@ -611,28 +634,69 @@ class Compiler:
             else:
                 env.pop(name, None)
                 self.frame.dropped[name] = "it is assigned in only one branch of the if"
-        outs = self._region_if(s, cond, b_then, b_else, [env_then[n] for n in names], [env_else[n] for n in names],
-                               names)
+        then_vals, else_vals = [env_then[n] for n in names], [env_else[n] for n in names]
+        hints = list(names)
+        if result is not None:
+            shape, leaves_then, leaves_else = result
+            then_vals += leaves_then
+            else_vals += leaves_else
+            hints += [RESULT] * len(leaves_then)
+        outs = self._region_if(s, cond, b_then, b_else, then_vals, else_vals, hints)
         for name, value in zip(names, outs):
             env[name] = value
+        if result is not None:
+            env[RESULT] = _unflatten(result[0], outs[len(names):])
         return False, None
 
-    def _in_block(self, compile_body: Any, own_inputs: Sequence[tuple[str, Type]] = ()) -> tuple[Builder, dict, Any]:
+    def _join_result(self, s: ast.If, env: dict, then: tuple[Builder, dict], other: tuple[Builder, dict]) -> Any:
+        """The function's result after an ``if`` under :func:`lower_returns`: ``(structure, then
+        leaves, else leaves)``, or None when neither branch changed it.  A branch that has not
+        returned passes ``ops.undefined()`` in the place of each value the other one returned (the
+        ``returned$`` flag guards every read)."""
+        sides = [env_.get(RESULT, _UNDEFINED) for _, env_ in (then, other)]
+        if all(v is env.get(RESULT, _UNDEFINED) for v in sides):
+            return None
+        if _UNDEFINED in sides:
+            known = sides[1] if sides[0] is _UNDEFINED else sides[0]
+            missing = sides.index(_UNDEFINED)
+            builder = (then, other)[missing][0]
+            leaves, shape = _flatten(known)
+            saved = self.builder
+            self.builder = builder
+            try:
+                sides[missing] = _unflatten(shape, [self.emit(get_op("undefined"), (), {}, s) if isinstance(v, Value)
+                                                    else v for v in leaves])
+            finally:
+                self.builder = saved
+        (leaves_then, shape), (leaves_else, shape_else) = _flatten(sides[0]), _flatten(sides[1])
+        if shape != shape_else:
+            raise self.error(s, "the branches return different structures",
+                             "return the same number of values from every branch")
+        return shape, leaves_then, leaves_else
+
+    def _in_block(self, compile_body: Any, own_inputs: Sequence[tuple[str, Type]] = (),
+                  node: ast.AST | None = None) -> tuple[Builder, dict, Any]:
         """Compile ``compile_body()`` into a new block; returns (builder, env after, result)."""
         parent = self.builder
         assert parent is not None
+        if self._block_depth >= self.MAX_BLOCK_DEPTH:
+            raise self.error(node, f"if and loop bodies nest more than {self.MAX_BLOCK_DEPTH} deep "
+                             "(each if that may return early holds the rest of the function)",
+                             "return once, at the end, or split the function")
         graph = Graph("block")
         b = Builder(graph, parent)
         saved_env = self.frame.env
         saved_dropped = dict(self.frame.dropped)
         self.frame.env = dict(saved_env)
         self.builder = b
+        self._block_depth += 1
         try:
             for name, t in own_inputs:
                 self.frame.env[name] = b.add_input(name, t)
             result = compile_body()
             env = self.frame.env
         finally:
+            self._block_depth -= 1
             self.builder = parent
             self.frame.env = saved_env
             self.frame.dropped = saved_dropped
@@ -728,7 +792,7 @@ class Compiler:
                     prologue[1]()
                 done, _ = self.block(body)
                 return test(), [self.frame.env.get(n, _UNDEFINED) for n in carried]
-            b, env_after, (cond_new, new_vals) = self._in_block(run_body, list(zip(carried, types)))
+            b, env_after, (cond_new, new_vals) = self._in_block(run_body, list(zip(carried, types)), s)
             for n, v in zip(carried, new_vals):
                 if v is _UNDEFINED:
                     raise self.error(s, f"{n!r} is not defined at the end of the loop body")
@@ -1070,8 +1134,8 @@ class Compiler:
         cond = self.condition(e.test)
         if not isinstance(cond, Value):
             return self.expr(e.body if cond else e.orelse)
-        b_then, _, v_then = self._in_block(lambda: self.expr(e.body))
-        b_else, _, v_else = self._in_block(lambda: self.expr(e.orelse))
+        b_then, _, v_then = self._in_block(lambda: self.expr(e.body), node=e)
+        b_else, _, v_else = self._in_block(lambda: self.expr(e.orelse), node=e)
         leaves_then, shape = _flatten(v_then)
         leaves_else, shape_else = _flatten(v_else)
         if shape != shape_else:

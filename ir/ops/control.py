@@ -14,6 +14,7 @@ blocks itself; the references below only document the semantics.
 
 from __future__ import annotations
 
+from ..types import NeverType
 from .registry import OpKind, defop
 
 CONTROL = OpKind.CONTROL
@@ -29,6 +30,19 @@ def if_(cond, *inputs):
 def loop(cond, *inputs, n_carried=0):
     """While ``bool(cond)``: ``cond, *carried = body(*carried, *invariants)``; return ``carried``."""
     raise RuntimeError("'loop' is run by the executor, which owns its block")
+
+
+def _never():
+    return NeverType()
+
+
+@defop("undefined", OpKind.CREATION, infer=_never, pure=False)
+def undefined():
+    """The result of a function that has not returned yet: what the branch of an ``if`` that falls
+    through passes on in the place of the value the other branch returned.  The flag that says
+    whether the function has returned guards every read, so it is never used; its type joins with
+    any type as that type (:class:`ir.types.NeverType`)."""
+    return None
 
 
 #: How many blocks each control op has.

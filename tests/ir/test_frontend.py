@@ -122,3 +122,44 @@ def test_program_text_reads_state_constants_and_registered_ops():
 
     out = run_graph(graphs["forward"], [np.zeros((2, 3), np.float32)], {"enc.layers.1.w": np.ones(3, np.float32)})
     np.testing.assert_array_equal(out, np.full((2, 1), 6.0, np.float32))
+
+
+def _ops_in(graph) -> list[str]:
+    ops = []
+    for _, node in graph.nodes():
+        ops.append(node.op)
+        for block in node.blocks:
+            ops += _ops_in(block)
+    return ops
+
+
+def _returning_ifs(n: int) -> str:
+    # each `if` may return from inside a branch that may also fall through: lifting the rest into
+    # both branches would compile it 2**n times
+    return "".join(f"if x.sum() > {i}:\n    x = x + 1\n    if x.sum() > 100:\n        return x\n" for i in range(n)) \
+        + "y = x * 2\nreturn y"
+
+
+def test_early_returns_compile_every_statement_once(tmp_path):
+    fn, _ = _user_function(tmp_path, _returning_ifs(30), "returning_ifs")
+    sm = tracer.script(fn)
+    ops = _ops_in(sm.graph)
+    assert ops.count("add") == 30 and ops.count("mul") == 1, "one copy of each statement"
+    for v in (-1.0, 0.5, 3.0, 60.0):
+        x = np.full(3, v, np.float32)
+        for backend in ("interpreter", "numba"):
+            np.testing.assert_array_equal(sm.set_backend(backend)(x), fn(x))
+
+
+def test_early_returns_nesting_past_what_the_text_can_indent_is_refused(tmp_path):
+    fn, path = _user_function(tmp_path, _returning_ifs(120), "too_deep")
+    with pytest.raises(ScriptError, match=r"nest more than 90 deep") as info:
+        tracer.script(fn)
+    assert str(path) in str(info.value) and "return once" in str(info.value)
+
+
+def test_branches_returning_different_structures_are_refused_with_one_exit(tmp_path):
+    body = "if x.sum() > 0:\n    if x.max() > 1:\n        return x, x\n    x = x + 1\nreturn x"
+    fn, _ = _user_function(tmp_path, body, "structures")
+    with pytest.raises(ScriptError, match="different structures"):
+        tracer.script(fn)

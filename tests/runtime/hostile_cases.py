@@ -240,6 +240,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "static-pow": lambda: program(_lines("n = np.int64(3) ** 100000000000", "return x")),
     "nested-static-loops-1e8": nested_static_loops,
     "early-returns-22": nested_early_returns,
+    "early-returns-400": lambda: nested_early_returns(400),
     "range-loops-22": nested_range_loops,
     "restore-square-loop": _restore_square_loop,
     "range-2e8": lambda: program(_lines("t = range(200000000)", "return x")),

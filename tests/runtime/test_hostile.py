@@ -121,11 +121,12 @@ def test_inflating_extra_files_is_bounded(case_results, name):
     assert outcome.startswith("SerializationError") and "archive/extra/bomb" in outcome, outcome
 
 
-def test_nested_early_returns_end_within_the_work_budget(case_results):
-    # lift_returns still places the statements after a returning if in each branch (see the report
-    # in docs/ARCHIVE.md); the work budget bounds what that costs
-    outcome = _outcome(case_results, "early-returns-22")
-    assert outcome == "ok" or "limit work=" in outcome, outcome
+def test_early_returns_compile_once_and_too_deep_nesting_is_refused(case_results):
+    # one exit (lower_returns): 22 returning ifs in a row load as a 22-deep program, not 2**22 copies
+    for mode in ("path", "restore"):
+        assert _outcome(case_results, "early-returns-22", mode) == "ok"
+    # 400 put the rest of the function 400 blocks deep: more than the printed text can indent
+    assert "nest more than 90 deep" in _outcome(case_results, "early-returns-400")
 
 
 @pytest.mark.parametrize("name", ["pow-1e9", "square-40", "range-loops-22", "restore-square-loop", "valid"])
