@@ -1,0 +1,246 @@
+"""Calls: to ops, NumPy functions, builtins, array methods, and whatever the resolver knows.
+
+:meth:`_Calls.call` tries, in order, an array method, an op, a call the compiler handles itself
+(the tables below: builtins such as ``len``/``range``/``isinstance`` and NumPy functions such as
+``np.shape`` that are evaluated while compiling), a NumPy function with a registered op, a NumPy
+scalar type, and last the :class:`~ir.frontend.compiler.Resolver` (methods and functions of the
+user's code).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..builder import Value
+from ..errors import ScriptError
+from ..ops import OpDef, get_op, op_for_method, op_for_numpy
+from ..types import ScalarType, TensorType, TupleType
+from .containers import _contains_value
+from .numpy_table import checked_dtype
+from .values import _STATIC_NUMBERS
+
+if TYPE_CHECKING:
+    from .compiler import Compiler
+
+
+class _Method:
+    """``value.name`` for a method of an array, before it is called."""
+
+    def __init__(self, value: Value, name: str) -> None:
+        self.value = value
+        self.name = name
+
+
+#: The builtins a program may name (each is called through ``_BUILTIN_CALLS`` below).
+_SAFE_BUILTINS = {"range", "len", "int", "float", "bool", "abs", "min", "max", "isinstance", "tuple",
+                  "enumerate", "zip", "reversed", "list", "print", "slice"}
+
+
+class _Calls:
+    """Calls; mixed into :class:`~ir.frontend.compiler.Compiler`."""
+
+    def _e_Call(self, e: ast.Call) -> Any:
+        callee = self.expr(e.func)
+        args = [self.expr(a) for a in e.args]
+        kwargs = {}
+        for kw in e.keywords:
+            if kw.arg is None:
+                raise self.error(e, "unsupported construct '**kwargs'", "pass the arguments by name")
+            kwargs[kw.arg] = self.expr(kw.value)
+        return self.call(callee, args, kwargs, e)
+
+    def call(self, callee: Any, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if isinstance(callee, _Method):
+            return self._method_call(callee, args, kwargs, e)
+        if isinstance(callee, OpDef):
+            return self.emit(callee, tuple(args), kwargs, e)
+        try:
+            special = _NUMPY_SPECIAL.get(callee) or _BUILTIN_CALLS.get(callee)
+        except TypeError:  # unhashable callee
+            special = None
+        if special is not None:
+            return special(self, args, kwargs, e)
+        op = op_for_numpy(callee)
+        if op is not None:
+            return self.emit(op, tuple(args), kwargs, e)
+        if isinstance(callee, type) and issubclass(callee, np.generic) and not kwargs and len(args) == 1 \
+                and isinstance(args[0], _STATIC_NUMBERS):
+            return callee(args[0])  # np.float32(0.5): a typed constant
+        result = self.frame.source.resolver.call(self, callee, args, kwargs, e)
+        if result is NotImplemented:
+            name = getattr(callee, "__qualname__", None) or getattr(callee, "__name__", None) or type(callee).__name__
+            module = getattr(callee, "__module__", "") or ""
+            full = f"np.{name}" if module.startswith("numpy") else name
+            raise self.error(e, f"call to {full!r} is not supported in programs",
+                             "use registered NumPy functions (ir.ops.all_ops()), methods of this module, "
+                             "or functions defined in your code")
+        return result
+
+    def _method_call(self, m: _Method, args: list, kwargs: dict, e: ast.AST) -> Any:
+        special = _VALUE_METHODS.get(m.name)
+        if special is not None:
+            return special(self, m.value, args, kwargs, e)
+        return self.emit(op_for_method(m.name), (m.value, *args), kwargs, e)
+
+
+# -- calls the compiler handles itself ---------------------------------------------------------------
+def _reshape(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
+    if kwargs:
+        raise c.error(e, "reshape() keywords are not supported", "pass the shape positionally")
+    shape = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+    return c.emit(get_op("reshape"), (v, shape), {}, e)
+
+
+def _transpose(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
+    axes = args[0] if len(args) == 1 and isinstance(args[0], tuple) else (tuple(args) if args else None)
+    return c.emit(get_op("transpose"), (v, axes), {}, e)
+
+
+def _astype(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
+    kwargs.pop("copy", None)
+    return c.emit(get_op("astype"), (v, *args), kwargs, e)
+
+
+def _copy(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
+    return v  # programs never write into arrays, so a copy is the same value
+
+
+def _item(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
+    kind = v.type.dtype.kind if isinstance(v.type, TensorType) and v.type.dtype is not None else "f"
+    op = "to_bool" if kind == "b" else ("to_int" if kind in "iu" else "to_float")
+    return c.emit(get_op(op), (v,), {}, e)
+
+
+_VALUE_METHODS = {"reshape": _reshape, "transpose": _transpose, "astype": _astype, "copy": _copy, "item": _item}
+
+
+def _len(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    (x,) = args
+    if isinstance(x, Value):
+        if isinstance(x.type, TupleType):
+            return len(x.type.elements)
+        return c.emit(get_op("dim"), (x, 0), {}, e)
+    try:
+        return len(x)
+    except TypeError:
+        raise c.error(e, f"len() of a {type(x).__name__}") from None
+
+
+def _cast(kind: type) -> Any:
+    op_name = {int: "to_int", float: "to_float", bool: "to_bool"}[kind]
+
+    def cast(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if len(args) != 1 or kwargs:
+            raise c.error(e, f"{kind.__name__}() takes one argument here")
+        (x,) = args
+        if isinstance(x, Value):
+            return c.emit(get_op(op_name), (x,), {}, e)
+        if not isinstance(x, _STATIC_NUMBERS + (str,)):
+            raise c.error(e, f"{kind.__name__}() of a {type(x).__name__}")
+        try:
+            return kind(x)
+        except ValueError as exc:
+            raise c.error(e, str(exc)) from None
+
+    return cast
+
+
+def _abs(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    (x,) = args
+    return c.emit(get_op("abs"), (x,), {}, e) if isinstance(x, Value) else c._static(operator.abs, (x,), e)
+
+
+def _minmax(fn: Any) -> Any:
+    def call(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if kwargs or any(isinstance(a, Value) for a in args) or len(args) < 2:
+            raise c.error(e, f"{fn.__name__}() on values computed at run time",
+                          f"use np.{'minimum' if fn is min else 'maximum'}(a, b)")
+        try:
+            return fn(*args)
+        except (TypeError, ValueError) as exc:
+            raise c.error(e, f"{fn.__name__}() fails: {exc}") from None
+
+    return call
+
+
+def _isinstance(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    obj, cls = args
+    if isinstance(obj, Value):
+        t = obj.type
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        if isinstance(t, TensorType):
+            return np.ndarray in classes
+        if isinstance(t, ScalarType):
+            py = {"int": int, "float": float, "bool": bool, "none": type(None)}[t.kind]
+            return any(issubclass(py, k) for k in classes if isinstance(k, type))
+        raise c.error(e, "isinstance() of a value whose type is unknown")
+    try:
+        return isinstance(obj, cls)
+    except TypeError as exc:
+        raise c.error(e, f"isinstance() fails: {exc}") from None
+
+
+def _static_only(fn: Any) -> Any:
+    def call(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if _contains_value(args) or any(isinstance(v, Value) for v in kwargs.values()):
+            raise c.error(e, f"{fn.__name__}() on values computed at run time")
+        for a in args:
+            if isinstance(a, (tuple, list, range)):
+                c.budget.check_length(len(a), e)
+        try:
+            result = fn(*args, **kwargs)
+            if fn is range:
+                c.budget.check_length(len(result), e)  # before building it
+            if fn in (enumerate, zip, reversed, range):
+                items = list(result)
+                if len(items) > 10_000:
+                    raise c.error(e, f"{fn.__name__}() over too many items")
+                return tuple(items)
+            if fn in (tuple, list):
+                return tuple(result)
+        except ScriptError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise c.error(e, f"{fn.__name__}() fails: {exc}") from None
+        return result
+
+    return call
+
+
+def _slice(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    if kwargs or not 1 <= len(args) <= 3:
+        raise c.error(e, "slice() takes one to three positional arguments")
+    return slice(*args)
+
+
+def _print(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    raise c.error(e, "print() in a program", "return the value, or print after calling the model")
+
+
+_BUILTIN_CALLS: dict[Any, Any] = {
+    len: _len, int: _cast(int), float: _cast(float), bool: _cast(bool), abs: _abs, min: _minmax(min),
+    max: _minmax(max), isinstance: _isinstance, tuple: _static_only(tuple), list: _static_only(tuple),
+    enumerate: _static_only(enumerate), zip: _static_only(zip), reversed: _static_only(reversed),
+    range: _static_only(range), print: _print, slice: _slice,
+}
+
+
+def _np_shape(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    return c.attribute(args[0], "shape", e) if isinstance(args[0], Value) else np.shape(args[0])
+
+
+def _np_ndim(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    return c.attribute(args[0], "ndim", e) if isinstance(args[0], Value) else np.ndim(args[0])
+
+
+def _np_dtype(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    if _contains_value(args):
+        raise c.error(e, "np.dtype() of a value computed at run time", "use x.dtype")
+    return checked_dtype(c, args, kwargs, e)
+
+
+_NUMPY_SPECIAL: dict[Any, Any] = {np.shape: _np_shape, np.ndim: _np_ndim, np.dtype: _np_dtype}

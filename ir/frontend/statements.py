@@ -1,0 +1,256 @@
+"""Statements: blocks, assignment, ``assert`` and ``if``, and the nested blocks ``if`` and loops build.
+
+A block compiles statement by statement and reports whether it returned.  An ``if`` on a static
+condition compiles only the branch taken; one on a value computed at run time compiles both
+branches into blocks (:meth:`_Statements._in_block`) and joins them in an ``if`` node whose outputs
+are the variables either branch changed, and the function's result under
+:func:`~ir.frontend.transforms.lower_returns`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..builder import Builder, Value
+from ..graph import Graph, ValueRef
+from ..node import Node, Use
+from ..ops import get_op
+from ..types import TensorType, Type, join
+from .containers import _flatten, _unflatten
+from .transforms import RESULT, contains
+from .values import _UNDEFINED, _same_static, _type
+
+
+class _Statements:
+    """Statements and ``if``; mixed into :class:`~ir.frontend.compiler.Compiler`."""
+
+    def block(self, stmts: list[ast.stmt]) -> tuple[bool, Any]:
+        """Compile statements; returns ``(returned, value)``."""
+        for s in stmts:
+            if isinstance(s, ast.Return):
+                return True, (None if s.value is None else self.expr(s.value))
+            if isinstance(s, ast.If):
+                done, value = self.if_stmt(s)
+                if done:
+                    return True, value
+                continue
+            self.stmt(s)
+        return False, None
+
+    def stmt(self, s: ast.stmt) -> None:
+        if isinstance(s, ast.Assign):
+            value = self.expr(s.value)
+            for target in s.targets:
+                self.assign(target, value, s)
+        elif isinstance(s, ast.AnnAssign):
+            if s.value is None:
+                return
+            self.assign(s.target, self.expr(s.value), s)
+        elif isinstance(s, ast.AugAssign):
+            if not isinstance(s.target, ast.Name):
+                raise self.error(s, "augmented assignment to an attribute or item",
+                                 "arrays in programs are never modified; assign a new variable")
+            current = self.name(s.target)
+            self.assign(s.target, self.binop(type(s.op), current, self.expr(s.value), s), s)
+        elif isinstance(s, ast.Expr):
+            if isinstance(s.value, ast.Constant):
+                return  # a docstring or a bare literal
+            self.expr(s.value)
+        elif isinstance(s, ast.Pass):
+            return
+        elif isinstance(s, ast.While):
+            self.while_stmt(s)
+        elif isinstance(s, ast.For):
+            self.for_stmt(s)
+        elif isinstance(s, (ast.Break, ast.Continue)):
+            raise self.error(s, f"'{type(s).__name__.lower()}' outside a loop")
+        elif isinstance(s, ast.Assert):
+            test = self.expr(s.test)
+            if isinstance(test, Value):
+                raise self.unsupported(s)
+            if not test:
+                raise self.error(s, "assertion failed while compiling")
+        else:
+            raise self.unsupported(s)
+
+    def assign(self, target: ast.expr, value: Any, node: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            self._check_name(target.id, target)
+            self.frame.env[target.id] = value
+            self.frame.dropped.pop(target.id, None)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = self.unpack(value, len(target.elts), node)
+            for t, v in zip(target.elts, items):
+                self.assign(t, v, node)
+        elif isinstance(target, ast.Subscript):
+            raise self.error(node, "assignment into an array (x[...] = v)",
+                             "arrays in programs are never modified; build the result with np.where or np.concatenate")
+        elif isinstance(target, ast.Attribute):
+            raise self.error(node, "assignment to an attribute", "modules cannot be changed while running; "
+                             "use a local variable")
+        else:
+            raise self.unsupported(target)
+
+    def _check_name(self, name: str, node: ast.AST) -> None:
+        if name.startswith("__") or name in ("self",):
+            raise self.error(node, f"assignment to reserved name {name!r}")
+
+    def condition(self, test: ast.expr) -> Any:
+        cond = self.expr(test)
+        if isinstance(cond, Value):
+            t = cond.type
+            if isinstance(t, TensorType) and t.shape and all(isinstance(d, int) for d in t.shape) \
+                    and math.prod(t.shape) != 1:  # type: ignore[arg-type]
+                raise self.error(test, f"the condition is an array of type {t}",
+                                 "reduce it first: (...).any(), (...).all() or x.sum() > 0")
+        return cond
+
+    def if_stmt(self, s: ast.If) -> tuple[bool, Any]:
+        cond = self.condition(s.test)
+        if not isinstance(cond, Value):
+            return self.block(s.body if cond else s.orelse)
+        returns = contains(s.body, (ast.Return,)) or contains(s.orelse, (ast.Return,))
+        branches = []
+        for stmts in (s.body, s.orelse):
+            branches.append(self._in_block(lambda stmts=stmts: self.block(stmts), node=s))
+        (b_then, env_then, (ret_then, val_then)), (b_else, env_else, (ret_else, val_else)) = branches
+        if returns:
+            if not (ret_then and ret_else):  # lift_returns guarantees this
+                raise self.error(s, "internal error: a branch of a returning if falls through")
+            leaves_then, shape = _flatten(val_then)
+            leaves_else, shape_else = _flatten(val_else)
+            if shape != shape_else:
+                raise self.error(s, "the branches return different structures",
+                                 "return the same number of values from every branch")
+            outs = self._region_if(s, cond, b_then, b_else, leaves_then, leaves_else, [])
+            return True, _unflatten(shape, outs)
+        env = self.frame.env
+        names: list[str] = []
+        result = self._join_result(s, env, (b_then, env_then), (b_else, env_else))
+        for name in [*env_then, *env_else]:
+            if name in names or name == RESULT:
+                continue
+            in_then, in_else = name in env_then, name in env_else
+            if in_then and in_else:
+                a, b = env_then[name], env_else[name]
+                if name in env and a is env[name] and b is env[name]:
+                    continue
+                if not isinstance(a, Value) and not isinstance(b, Value) and _same_static(a, b):
+                    env[name] = a
+                    continue
+                names.append(name)
+            else:
+                env.pop(name, None)
+                self.frame.dropped[name] = "it is assigned in only one branch of the if"
+        then_vals, else_vals = [env_then[n] for n in names], [env_else[n] for n in names]
+        hints = list(names)
+        if result is not None:
+            shape, leaves_then, leaves_else = result
+            then_vals += leaves_then
+            else_vals += leaves_else
+            hints += [RESULT] * len(leaves_then)
+        outs = self._region_if(s, cond, b_then, b_else, then_vals, else_vals, hints)
+        for name, value in zip(names, outs):
+            env[name] = value
+        if result is not None:
+            env[RESULT] = _unflatten(result[0], outs[len(names):])
+        return False, None
+
+    def _join_result(self, s: ast.If, env: dict, then: tuple[Builder, dict], other: tuple[Builder, dict]) -> Any:
+        """The function's result after an ``if`` under :func:`lower_returns`: ``(structure, then
+        leaves, else leaves)``, or None when neither branch changed it.  A branch that has not
+        returned passes ``ops.undefined()`` in the place of each value the other one returned (the
+        ``returned$`` flag guards every read)."""
+        sides = [env_.get(RESULT, _UNDEFINED) for _, env_ in (then, other)]
+        if all(v is env.get(RESULT, _UNDEFINED) for v in sides):
+            return None
+        if _UNDEFINED in sides:
+            known = sides[1] if sides[0] is _UNDEFINED else sides[0]
+            missing = sides.index(_UNDEFINED)
+            builder = (then, other)[missing][0]
+            leaves, shape = _flatten(known)
+            saved = self.builder
+            self.builder = builder
+            try:
+                sides[missing] = _unflatten(shape, [self.emit(get_op("undefined"), (), {}, s) if isinstance(v, Value)
+                                                    else v for v in leaves])
+            finally:
+                self.builder = saved
+        (leaves_then, shape), (leaves_else, shape_else) = _flatten(sides[0]), _flatten(sides[1])
+        if shape != shape_else:
+            raise self.error(s, "the branches return different structures",
+                             "return the same number of values from every branch")
+        return shape, leaves_then, leaves_else
+
+    def _in_block(self, compile_body: Any, own_inputs: Sequence[tuple[str, Type]] = (),
+                  node: ast.AST | None = None) -> tuple[Builder, dict, Any]:
+        """Compile ``compile_body()`` into a new block; returns (builder, env after, result)."""
+        parent = self.builder
+        assert parent is not None
+        if self._block_depth >= self.MAX_BLOCK_DEPTH:
+            raise self.error(node, f"if and loop bodies nest more than {self.MAX_BLOCK_DEPTH} deep "
+                             "(each if that may return early holds the rest of the function)",
+                             "return once, at the end, or split the function")
+        graph = Graph("block")
+        b = Builder(graph, parent)
+        saved_env = self.frame.env
+        saved_dropped = dict(self.frame.dropped)
+        self.frame.env = dict(saved_env)
+        self.builder = b
+        self._block_depth += 1
+        try:
+            for name, t in own_inputs:
+                self.frame.env[name] = b.add_input(name, t)
+            result = compile_body()
+            env = self.frame.env
+        finally:
+            self._block_depth -= 1
+            self.builder = parent
+            self.frame.env = saved_env
+            self.frame.dropped = saved_dropped
+        return b, env, result
+
+    def _block_output(self, b: Builder, values: Sequence[Any], node: ast.AST) -> None:
+        saved = self.builder
+        self.builder = b
+        try:
+            refs: list[Value] = []
+            template = tuple(self._template(self.materialize(v, node), refs, node) for v in values)
+            b.graph.add(Node("output", (template,)), [b.local(v) for v in refs])
+        finally:
+            self.builder = saved
+
+    def _captures(self, blocks: Sequence[Builder]) -> list[ValueRef]:
+        parent = self.builder
+        refs = {outer for b in blocks for outer, _ in b.captured}
+        order = {nid: i for i, nid in enumerate(parent.graph.order())}
+        ordered = sorted(refs, key=lambda r: (order[r[0]], r[1]))
+        for b in blocks:
+            b.finish_inputs(ordered)
+        return ordered
+
+    def _region_if(self, s: ast.AST, cond: Value, b_then: Builder, b_else: Builder, then_vals: list, else_vals: list,
+                   names: list[str]) -> list[Any]:
+        static = [not isinstance(a, Value) and not isinstance(b, Value) and _same_static(a, b)
+                  for a, b in zip(then_vals, else_vals)]
+        keep = [i for i, st in enumerate(static) if not st]
+        self._block_output(b_then, [then_vals[i] for i in keep], s)
+        self._block_output(b_else, [else_vals[i] for i in keep], s)
+        captured = self._captures([b_then, b_else])
+        parent = self.builder
+        inputs = [cond] + [Value(parent, r, parent.graph.value_type(r)) for r in captured]
+        types = [join(_type(then_vals[i]), _type(else_vals[i])) for i in keep]
+        hints = tuple(names[i] for i in keep) if names else ()
+        self.budget.spend_nodes(1 + len(inputs), s)
+        outs = parent.emit(get_op("if"), tuple(Use(i) for i in range(len(inputs))), (), inputs, types=types,
+                           scope=self.frame.source.scope, loc=self.loc(s),
+                           blocks=(b_then.graph, b_else.graph), hints=hints)
+        result: list[Any] = []
+        it = iter(outs)
+        for i, st in enumerate(static):
+            result.append(then_vals[i] if st else next(it))
+        return result
+
