@@ -9,17 +9,19 @@ Graphs refer to state by qualified name (``fc.weight``), resolved on every call,
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ir import Graph, print_code
+from ir import Graph, TracerWarning, print_code
 
 from .backends import Executor, backend_names, default_backend, make_executor
 from .devices import DeviceLike, device, device_of, resolve, to_device, to_host
 from .interpreter import python_method_key
+from .training import flags_read, specialize
 
 __all__ = ["ScriptModule", "ScriptFunction", "IncompatibleKeys"]
 
@@ -64,8 +66,10 @@ class ScriptModule:
         d["_modules"] = OrderedDict(children or {})
         d["_methods"] = OrderedDict(methods or {})
         d["_programs"] = {}
+        d["_flags"] = {}  # method -> the training flags its program reads
         d["_lock"] = threading.Lock()
         d["training"] = training
+        d["_traced_training"] = None  # the mode a traced program baked in (None: scripted, read at run time)
         d["_example_inputs"] = dict(example_inputs or {})
         d["_python_methods"] = {}  # @tracer.ignore methods by qualified name (programs call them)
         d["_unused_methods"] = set()  # @tracer.unused methods: stubs that raise
@@ -106,14 +110,35 @@ class ScriptModule:
 
     # -- running ----------------------------------------------------------------------------------
     def _program(self, method: str) -> Executor:
+        """The executor of ``method`` for the current ``training`` flags of the modules it reads
+        them from (one per combination: see ``runtime.training``)."""
         programs = self.__dict__["_programs"]
-        prog = programs.get(method)
+        flags = self.__dict__["_flags"].get(method)
+        if flags is None:
+            flags = self.__dict__["_flags"][method] = flags_read(self._methods[method])
+        key = (method, *(self._flag(name) for name in flags))
+        prog = programs.get(key)
         if prog is None:
             with self.__dict__["_lock"]:
-                prog = programs.get(method)
+                prog = programs.get(key)
                 if prog is None:
-                    prog = programs[method] = make_executor(self.backend, self._methods[method])
+                    graph = specialize(self._methods[method], dict(zip(flags, key[1:])))
+                    prog = programs[key] = make_executor(self.backend, graph)
         return prog
+
+    def _forget_programs(self, method: str) -> None:
+        """Drop ``method``'s executors (its graph was replaced)."""
+        with self.__dict__["_lock"]:
+            programs = self.__dict__["_programs"]
+            for key in [k for k in programs if k[0] == method]:
+                del programs[key]
+            self.__dict__["_flags"].pop(method, None)
+
+    def _flag(self, name: str) -> bool:
+        module: ScriptModule = self
+        for part in name.split(".")[:-1]:
+            module = module.__dict__["_modules"][part]
+        return bool(module.__dict__["training"])
 
     def set_backend(self, name: str) -> ScriptModule:
         """Run this module (and its submodules) on backend ``name`` from now on; returns ``self``."""
@@ -346,7 +371,19 @@ class ScriptModule:
                         entries[name] = fresh
 
     def train(self, mode: bool = True) -> ScriptModule:
-        """Set the ``training`` flag (a traced program keeps the branch it was traced with)."""
+        """Set the ``training`` flag of this module and its submodules.
+
+        Scripted programs read it when they run (``Dropout``, ``BatchNorm2d``, ``if
+        self.training:``).  A traced program baked in the mode it was traced in: asking it for the
+        other one warns, as TorchScript's trace does."""
+        baked = [m._type_name for m in self.modules()
+                 if m.__dict__["_traced_training"] is not None and m.__dict__["_traced_training"] != bool(mode)]
+        if baked:
+            traced_in = "eval" if mode else "training"
+            warnings.warn(
+                f"{self._type_name} was traced in {traced_in} mode and its program keeps that mode's behaviour "
+                f"({', '.join(dict.fromkeys(baked))}); trace it again after {'train()' if mode else 'eval()'}, "
+                "or use tracer.script, whose programs read self.training when they run", TracerWarning, stacklevel=2)
         for m in self.modules():
             m.__dict__["training"] = bool(mode)
         return self

@@ -62,6 +62,7 @@ def attach_exports(sm: ScriptModule, root: Module, *, include_root: bool) -> Non
         target.__dict__["_methods"].update(graphs)
         target.__dict__["_python_methods"].update(ctx.python_methods)
         target.__dict__["_programs"].clear()
+        target.__dict__["_flags"].clear()
 
 
 # -- constant tables --------------------------------------------------------------------------------

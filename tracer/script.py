@@ -10,6 +10,7 @@ compiled from source: they run on symbolic values (an abstract trace), which rec
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import math
@@ -22,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ir import ScriptError, run_passes, type_of, verify
+from ir import ScalarType, ScriptError, run_passes, type_of, verify
 from ir.builder import Value as _Value
 from ir.frontend import Compiler, Source
 from ir.ops import decomposition_for, get_op
 from ir.ops.registry import numpy_path
 from runtime.module import ScriptFunction, ScriptModule
+from runtime.training import flag_name
 
 from . import _state
 from .decorators import marker
@@ -120,8 +122,8 @@ class _Context:
                 return c.param(f"{path}.{name}" if path else name, type_of(value), path)
         if name in d["_modules"]:
             return d["_modules"][name]
-        if name == "training":
-            return mod.training
+        if name == "training":  # read when the program runs (runtime.training)
+            return c.param(flag_name(path), _BOOL, path)
         if name in d:
             value = d[name]
             if is_constant(value):
@@ -156,7 +158,7 @@ class _Context:
         if name in d["_constants"]:
             return d["_constants"][name]
         if name == "training":
-            return sm.training
+            return c.param(flag_name(path), _BOOL, path)
         raise c.error(node, f"the loaded module has no attribute {name!r} that programs can use")
 
     # -- calls ---------------------------------------------------------------------------------
@@ -209,7 +211,37 @@ class _Context:
 
     def library_call(self, c: Compiler, fn: Any, args: list, kwargs: dict, node: ast.AST,
                      module: Module | None = None) -> Any:
-        """Run library code (``tracer.nn``/``tracer.functional``) on symbolic values."""
+        """Run library code (``tracer.nn``/``tracer.functional``) on symbolic values.
+
+        Library code decides with Python ``bool``s: a layer that reads ``self.training`` is run
+        in both modes under an ``if`` on its flag, and a ``bool`` argument computed when the
+        program runs (``F.dropout(x, 0.1, self.training)``) under an ``if`` on it."""
+        if module is not None and any(_reads_training(type(m)) for m in module.modules()):
+            path = self.paths.get(id(module), "")
+            return self.both_ways(c, node, c.param(flag_name(path), _BOOL, path), lambda mode: _in_mode(
+                module, mode, lambda: self._library_call(c, fn, args, kwargs, node, module)))
+        for i, a in enumerate(args):
+            if _is_bool_value(a):
+                return self.both_ways(c, node, a, lambda mode, i=i: self.library_call(
+                    c, fn, [*args[:i], mode, *args[i + 1:]], kwargs, node, module))
+        for k, v in kwargs.items():
+            if _is_bool_value(v):
+                return self.both_ways(c, node, v, lambda mode, k=k: self.library_call(
+                    c, fn, args, {**kwargs, k: mode}, node, module))
+        return self._library_call(c, fn, args, kwargs, node, module)
+
+    @staticmethod
+    def both_ways(c: Compiler, node: ast.AST, cond: Any, run: Callable[[bool], Any]) -> Any:
+        """``run(True) if cond else run(False)`` as an ``if`` in the program."""
+        (b_true, _, r_true), (b_false, _, r_false) = (c._in_block(lambda mode=mode: run(mode), node=node)
+                                                      for mode in (True, False))
+        (leaves_true, shape), (leaves_false, shape_false) = _flatten(r_true), _flatten(r_false)
+        if shape != shape_false:
+            raise c.error(node, "the library call returns different structures in its two modes")
+        return _unflatten(shape, c._region_if(node, cond, b_true, b_false, leaves_true, leaves_false, []))
+
+    def _library_call(self, c: Compiler, fn: Any, args: list, kwargs: dict, node: ast.AST,
+                      module: Module | None = None) -> Any:
         scope = self.paths.get(id(module), c.frame.source.scope) if module is not None else c.frame.source.scope
         tracer = Tracer(self.root, builder=c.builder, host=_Host(self, c, node), loc=c.loc(node), scope=scope)
         tracer.paths = self.paths
@@ -256,6 +288,49 @@ def _unwrap(c: Compiler, value: Any, node: ast.AST) -> Any:
     if isinstance(value, (np.ndarray, np.generic)):
         return c.constant(value, node)
     return value
+
+
+_BOOL = ScalarType("bool")
+
+
+def _is_bool_value(v: Any) -> bool:
+    return isinstance(v, _Value) and v.type == _BOOL
+
+
+@functools.cache
+def _reads_training(cls: type) -> bool:
+    """Whether library layer ``cls``'s code reads ``self.training``."""
+    try:
+        return "self.training" in inspect.getsource(cls)
+    except (OSError, TypeError):
+        return True  # unknown: compiling both modes is always right
+
+
+def _in_mode(module: Module, mode: bool, run: Callable[[], Any]) -> Any:
+    """``run()`` with ``module`` and its submodules in training mode ``mode``."""
+    saved = [(m, m.training) for m in module.modules()]
+    module.train(mode)
+    try:
+        return run()
+    finally:
+        for m, flag in saved:
+            object.__setattr__(m, "training", flag)
+
+
+def _flatten(v: Any) -> tuple[list[Any], Any]:
+    if isinstance(v, tuple):
+        parts = [_flatten(x) for x in v]
+        return [leaf for leaves, _ in parts for leaf in leaves], tuple(shape for _, shape in parts)
+    return [v], None
+
+
+def _unflatten(shape: Any, leaves: list[Any]) -> Any:
+    it = iter(leaves)
+
+    def build(s: Any) -> Any:
+        return next(it) if s is None else tuple(build(x) for x in s)
+
+    return build(shape)
 
 
 class _Resolver:

@@ -122,8 +122,12 @@ def _template_values(result: Any) -> Any:
     return result
 
 
-def build_module(root: Module, methods: dict[str, Graph], example_inputs: dict[str, tuple] | None) -> ScriptModule:
+def build_module(root: Module, methods: dict[str, Graph], example_inputs: dict[str, tuple] | None,
+                 traced: bool = False) -> ScriptModule:
     """The ScriptModule tree mirroring ``root``'s hierarchy, holding ``methods`` at the root.
+
+    ``traced``: the programs baked each module's ``training`` mode in, so the modules remember it
+    (``ScriptModule.train`` warns when asked for the other one).
 
     Arrays are shared, not copied (an array held by two attributes stays one array); a submodule
     used twice becomes one ScriptModule; ``None`` parameters and buffers (``bias=False``) become
@@ -157,6 +161,8 @@ def build_module(root: Module, methods: dict[str, Graph], example_inputs: dict[s
                 example_inputs=stored,
                 non_persistent=[k for k in d["_non_persistent"] if d["_buffers"].get(k) is not None],
             )
+        if traced:
+            sm.__dict__["_traced_training"] = bool(mod.training)
         memo[id(mod)] = sm
         return sm
 
@@ -212,7 +218,7 @@ def trace(
     graph = verify(run_passes(graph))
     stored = {"forward": inputs} if _store_inputs else None
     if root is not None:
-        sm = build_module(root, {"forward": graph}, stored)
+        sm = build_module(root, {"forward": graph}, stored, traced=True)
     else:
         sm = ScriptFunction(type_name=type_name, methods={"forward": graph}, example_inputs=stored)
     if check_trace:

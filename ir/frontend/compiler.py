@@ -138,10 +138,11 @@ class Compiler(_Statements, _Loops, _Expressions, _Containers, _Calls, _Values):
     """
 
     MAX_DEPTH = 64
-    #: ``if`` and loop bodies inside each other; the printed program indents each once, and Python
-    #: reads at most 100 levels of indentation back.  Each early return that may fall through puts
+    #: ``if`` and loop bodies inside each other.  The printed program indents each once, and
+    #: program text may nest at most ``program.MAX_NESTING`` (100) AST levels, the one-line
+    #: statements inside the deepest block included.  Each early return that may fall through puts
     #: the rest of the function one level deeper (``lower_returns``).
-    MAX_BLOCK_DEPTH = 90
+    MAX_BLOCK_DEPTH = 80
 
     def __init__(self, budget: Budget | None = None) -> None:
         self.budget = budget if budget is not None else Budget()

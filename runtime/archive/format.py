@@ -15,6 +15,7 @@ __all__ = [
     "ROOT",
     "BASE_VERSION",
     "SUBMODULE_METHODS_VERSION",
+    "TRAINING_FLAGS_VERSION",
     "archive_version",
     "ALIGNMENT",
     "MAX_ENTRIES",
@@ -42,9 +43,15 @@ BASE_VERSION = 1
 SUBMODULE_METHODS_VERSION = 3
 
 
-def archive_version(ops: dict[str, int], submodule_methods: bool) -> int:
+#: Archives whose programs read ``self.training`` when they run (``self.bn.training`` in the text,
+#: ``"training_flags": true`` in the metadata) are at least this version.
+TRAINING_FLAGS_VERSION = 4
+
+
+def archive_version(ops: dict[str, int], submodule_methods: bool, training_flags: bool = False) -> int:
     """The version of an archive using ``ops`` (name -> version): the highest its contents need."""
-    return max([BASE_VERSION, *ops.values(), SUBMODULE_METHODS_VERSION if submodule_methods else BASE_VERSION])
+    return max([BASE_VERSION, *ops.values(), SUBMODULE_METHODS_VERSION if submodule_methods else BASE_VERSION,
+                TRAINING_FLAGS_VERSION if training_flags else BASE_VERSION])
 
 #: Array data starts at a multiple of this many bytes in the file (so it can be mapped).
 ALIGNMENT = 64

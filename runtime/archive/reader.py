@@ -17,6 +17,7 @@ import numpy as np
 
 from ir import (
     DeviceError,
+    ScalarType,
     ScriptError,
     SerializationError,
     TracerWarning,
@@ -31,6 +32,7 @@ from ir.types import parse_type
 from ..devices import MapLocation, resolve, to_device
 from ..module import ScriptFunction, ScriptModule
 from ..progress import progress
+from ..training import flag_name
 from ..upgraders import upgrade
 from .container import Archive
 from .format import (
@@ -107,9 +109,12 @@ class _Loader:
                           for n in expect(m.get("non_persistent", []), list, f"{where}.non_persistent")]
         if not set(non_persistent) <= set(buffers):
             raise fail(f"archive metadata {where}.non_persistent: names a buffer that does not exist")
-        return ScriptModule(type_name=type_name, parameters=params, buffers=buffers, constants=constants,
-                            children=children, training=bool(expect(m.get("training", False), bool, where)),
-                            non_persistent=non_persistent)
+        sm = ScriptModule(type_name=type_name, parameters=params, buffers=buffers, constants=constants,
+                          children=children, training=bool(expect(m.get("training", False), bool, where)),
+                          non_persistent=non_persistent)
+        traced = m.get("traced_training")
+        sm.__dict__["_traced_training"] = None if traced is None else expect(traced, bool, where + ".traced_training")
+        return sm
 
     def inputs(self) -> dict[str, tuple]:
         out = {}
@@ -128,10 +133,14 @@ class _Loader:
         return out
 
 
-def _state_types(sm: ScriptModule) -> dict[str, Any]:
-    """Types of every parameter and buffer (non-persistent ones and shared arrays included)."""
+def _state_types(sm: ScriptModule, training_flags: bool) -> dict[str, Any]:
+    """Types of every parameter and buffer (non-persistent ones and shared arrays included), and
+    of each module's ``training`` flag when the archive's programs read them."""
     state = [*sm._named("_parameters"), *sm._named("_buffers")]
-    return {k: type_of(v) if isinstance(v, np.ndarray) else _device_type(v) for k, v in state}
+    types = {k: type_of(v) if isinstance(v, np.ndarray) else _device_type(v) for k, v in state}
+    if training_flags:
+        types.update({flag_name(path): ScalarType("bool") for path, _ in sm.named_modules()})
+    return types
 
 
 def _input_types(methods_meta: Any, where: str) -> dict[str, list[Any]]:
@@ -148,7 +157,8 @@ def _input_types(methods_meta: Any, where: str) -> dict[str, list[Any]]:
 
 
 def _parse_methods(ar: Archive, entry: str, sm: ScriptModule, methods_meta: dict[str, Any], where: str,
-                   constants: dict[str, Any], unused: list[str], saved_ops: dict[str, int]) -> bool:
+                   constants: dict[str, Any], unused: list[str], saved_ops: dict[str, int],
+                   training_flags: bool = False) -> bool:
     """Compile program text ``entry`` into ``sm``'s methods; returns whether an upgrader changed one."""
     input_types = _input_types(methods_meta, where)
     try:
@@ -157,7 +167,7 @@ def _parse_methods(ar: Archive, entry: str, sm: ScriptModule, methods_meta: dict
         raise fail(f"{ar.where}: the program text {entry} is not UTF-8", exc) from None
     host_constants = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in constants.items()}
     try:
-        graphs = parse_program(code, _state_types(sm), host_constants, input_types,
+        graphs = parse_program(code, _state_types(sm, training_flags), host_constants, input_types,
                                filename=ar.name(entry), unused=unused)
     except ScriptError as exc:
         raise fail(f"{ar.where}: the program text {entry} is not a valid program: {exc}", exc) from None
@@ -192,7 +202,8 @@ def _submodule_methods(ar: Archive, loader: _Loader, m: dict[str, Any], sm: Scri
                          for k, v in expect(child_meta.get("program_constants", {}), dict,
                                              f"{where}.program_constants").items()}
             upgraded |= _parse_methods(ar, f"code/modules/{qualified}.py", child, methods_meta, f"{where}.methods",
-                                       constants, unused, loader.meta["ops"])
+                                       constants, unused, loader.meta["ops"],
+                                       loader.meta.get("training_flags") is True)
         upgraded |= _submodule_methods(ar, loader, child_meta, child, qualified, depth + 1)
     return upgraded
 
@@ -211,7 +222,8 @@ def _build(ar: Archive, meta: dict[str, Any], map_location: MapLocation) -> Scri
     unused = [ident(n, "unused_methods") for n in expect(meta.get("unused_methods", []), list, "unused_methods")]
     constants = {ident(k, "constants"): loader.tensor(v, f"constants[{k!r}]")
                  for k, v in expect(meta.get("constants", {}), dict, "constants").items()}
-    upgraded = _parse_methods(ar, "code/program.py", root, methods_meta, "methods", constants, unused, meta["ops"])
+    upgraded = _parse_methods(ar, "code/program.py", root, methods_meta, "methods", constants, unused, meta["ops"],
+                              meta.get("training_flags") is True)
     upgraded |= _submodule_methods(ar, loader, meta["module"], root, "")
     root.__dict__["_example_inputs"] = loader.inputs()
     root.__dict__["_unused_methods"] = set(unused)
@@ -245,7 +257,7 @@ def _restore(sm: ScriptModule) -> None:
                        f"{len(g.input_nodes)} arguments")
         types += [g.node(n).types[0] for n in g.input_nodes[len(types):]]
         sm._methods[method] = verify(infer_types(g, types))
-        sm._programs.pop(method, None)
+        sm._forget_programs(method)
         sm._program(method).prepare(types[:len(inputs)])
 
 

@@ -23,6 +23,7 @@ from .format import (
     MAX_MODULE_DEPTH,
     MAX_NAME,
     SUBMODULE_METHODS_VERSION,
+    TRAINING_FLAGS_VERSION,
     archive_version,
     decode_value,
     fail,
@@ -33,7 +34,8 @@ __all__ = ["expect", "ident", "pairs", "read_meta", "supported_version", "tensor
 
 def supported_version() -> int:
     """The newest archive version this release reads (the highest op version it knows)."""
-    return max([BASE_VERSION, SUBMODULE_METHODS_VERSION, *(op.version for op in all_ops().values())])
+    return max([BASE_VERSION, SUBMODULE_METHODS_VERSION, TRAINING_FLAGS_VERSION,
+                *(op.version for op in all_ops().values())])
 
 
 # -- metadata checks ------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def read_meta(ar: Archive) -> tuple[int, dict[str, Any]]:
         if not 1 <= v <= known[name].version:
             raise fail(f"{ar.where} uses op {name!r} version {v}, but this release knows versions 1 to "
                        f"{known[name].version}; upgrade numpy-tracer")
-    if version not in (archive_version(ops, False), archive_version(ops, True)):  # which one: validate
+    if version not in {archive_version(ops, sub, flags) for sub in (False, True) for flags in (False, True)}:
         raise fail(f"{ar.where}: version {version} does not match the versions of its ops")
     return version, meta
 
@@ -184,6 +186,7 @@ def validate(ar: Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[in
             raise fail(f"archive metadata {where}: a name is used twice")
         expect(m.get("type", "Module"), str, where + ".type")
         expect(m.get("training", False), bool, where + ".training")
+        expect(m.get("traced_training", False), bool, where + ".traced_training")
         # a submodule's own methods (optional keys; the root's are at the top level)
         for n in expect(m.get("non_persistent", []), list, f"{where}.non_persistent"):
             ident(n, f"{where}.non_persistent")
@@ -195,9 +198,11 @@ def validate(ar: Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[in
             tid(v, f"{where}.program_constants[{ident(k, where + '.program_constants')!r}]")
 
     module(meta.get("module"), "module")
-    if meta.get("version") != archive_version(meta["ops"], submodule_methods):
+    flags = expect(meta.get("training_flags", False), bool, "training_flags")
+    if meta.get("version") != archive_version(meta["ops"], submodule_methods, flags):
         raise fail(f"archive metadata: version {meta.get('version')!r} does not match its contents (submodule "
-                   f"methods {'present' if submodule_methods else 'absent'}, ops {sorted(meta['ops'].items())[:8]})")
+                   f"methods {'present' if submodule_methods else 'absent'}, training flags "
+                   f"{'read' if flags else 'not read'}, ops {sorted(meta['ops'].items())[:8]})")
     kind = expect(meta.get("kind", "module"), str, "kind")
     if kind not in ("module", "function"):
         raise fail(f"archive metadata kind: unknown kind {kind[:40]!r}")

@@ -29,6 +29,7 @@ from ir.ops import get_op
 
 from ..devices import device_of, to_host
 from ..module import ScriptFunction, ScriptModule
+from ..training import flags_read
 from .format import (
     ALIGNMENT,
     CODE_ENTRY,
@@ -168,7 +169,9 @@ def _module_meta(sm: ScriptModule, tensors: _Tensors, path: str = "", codes: dic
         "children": [[k, _module_meta(c, tensors, f"{path}.{k}" if path else k, codes)]
                      for k, c in d["_modules"].items()],
     }
-    if d["_non_persistent"]:  # optional keys: absent, the archive reads as before
+    if d["_traced_training"] is not None:  # optional keys: absent, the archive reads as before
+        meta["traced_training"] = d["_traced_training"]
+    if d["_non_persistent"]:
         meta["non_persistent"] = sorted(d["_non_persistent"])
     if path and d["_methods"]:
         graphs = dict(d["_methods"])
@@ -212,11 +215,13 @@ def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str], codes: dict[str
     module = _module_meta(sm, tensors, "", codes)
     constants = {name: tensors.add(arr) for name, arr in _program_tensors(graphs).items()}
     inputs = {m: [_input_meta(v, tensors) for v in vals] for m, vals in sm.example_inputs.items()}
+    flags = any(flags_read(g) for g in all_graphs(sm).values())
+    optional = {"training_flags": True} if flags else {}  # absent: the archive reads as before
     return {
         "format": "numpy-tracer archive",
         "producer": _producer(),
         "kind": "function" if isinstance(sm, ScriptFunction) else "module",
-        "version": archive_version(ops, bool(codes)),
+        "version": archive_version(ops, bool(codes), flags),
         "ops": ops,
         "methods": _methods_meta(graphs),
         "unused_methods": sorted(sm.__dict__.get("_unused_methods", ())),
@@ -226,6 +231,7 @@ def _meta(sm: ScriptModule, tensors: _Tensors, extra: list[str], codes: dict[str
         "input_types": {m: [str(type_of(v)) for v in vals] for m, vals in sm.example_inputs.items()},
         "tensors": tensors.meta,
         "extra_files": extra,
+        **optional,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import textwrap
 
 import numpy as np
@@ -153,7 +154,7 @@ def test_early_returns_compile_every_statement_once(tmp_path):
 
 def test_early_returns_nesting_past_what_the_text_can_indent_is_refused(tmp_path):
     fn, path = _user_function(tmp_path, _returning_ifs(120), "too_deep")
-    with pytest.raises(ScriptError, match=r"nest more than 90 deep") as info:
+    with pytest.raises(ScriptError, match=r"nest more than 80 deep") as info:
         tracer.script(fn)
     assert str(path) in str(info.value) and "return once" in str(info.value)
 
@@ -163,3 +164,16 @@ def test_branches_returning_different_structures_are_refused_with_one_exit(tmp_p
     fn, _ = _user_function(tmp_path, body, "structures")
     with pytest.raises(ScriptError, match="different structures"):
         tracer.script(fn)
+
+
+def test_the_deepest_nesting_script_accepts_saves_and_loads(tmp_path):
+    depth = 80  # MAX_BLOCK_DEPTH: the printed program must read back under the loader's limits
+    body = "".join("    " * i + f"if x.sum() > {i}:\n" for i in range(depth)) + "    " * depth \
+        + "x = x[0:2, ::2] * 2.0 + np.maximum(x[0:2, ::2], 1.0)\nreturn x"
+    fn, _ = _user_function(tmp_path, body, "deepest")
+    sm = tracer.script(fn, (np.ones((4, 4), np.float32),)).set_backend("interpreter")
+    buf = io.BytesIO()
+    sm.save(buf)
+    loaded = tracer.load(io.BytesIO(buf.getvalue()))
+    x = np.full((4, 4), 100.0, np.float32)
+    np.testing.assert_array_equal(loaded.set_backend("interpreter")(x), fn(x))

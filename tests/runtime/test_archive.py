@@ -290,6 +290,23 @@ def test_old_version_fixture_keeps_its_behaviour_and_resaves_upgraded(tmp_path):
     np.testing.assert_array_equal(tracer.load(tmp_path / "re.pt")(x), np.array([3, -3, -1]))
 
 
+def test_version_3_fixture_loads_as_before_version_4(tmp_path):
+    from tests.fixtures.make_fixtures import exports_v3_model
+
+    fixture = FIXTURES / "exports_v3.pt"
+    assert tracer.inspect(fixture).version == 3
+    m, x = exports_v3_model()
+    for restore in (False, True):
+        old = tracer.load(fixture, _restore_shapes=restore)
+        np.testing.assert_allclose(old(x), m(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(old.head.logits(x[:, :, 0, 0]), m.head.logits(x[:, :, 0, 0]), rtol=1e-5,
+                                   atol=1e-6)
+        assert old.training is False and "training" not in old.code
+    old.train()  # that release did not record the traced mode: nothing to warn about, as before
+    old.save(tmp_path / "re.pt")
+    assert tracer.inspect(tmp_path / "re.pt").version == 3
+
+
 def _rewrite(path, out, edit_meta=None, edit_entries=None):
     with zipfile.ZipFile(path) as zf:
         entries = {i.filename: zf.read(i.filename) for i in zf.infolist()}

@@ -278,7 +278,11 @@ def test_train_eval_flags_and_stored_inputs():
     m = Outer().eval()
     sm = tracer.trace(m, (X,))
     assert sm.training is False and sm.inner.training is False
-    assert sm.train().inner.training is True
+    with pytest.warns(tracer.TracerWarning, match=r"traced in eval mode .*\(Outer, Inner\).*tracer.script"):
+        assert sm.train().inner.training is True
+    with pytest.warns(tracer.TracerWarning):
+        sm.train()  # asking again still warns: the program still has eval's behaviour
+    sm.eval()  # back to the traced mode: nothing to warn about (warnings are errors here)
     assert sm.example_inputs["forward"][0] is X or np.array_equal(sm.example_inputs["forward"][0], X)
     assert tracer.trace(m, (X,), _store_inputs=False).example_inputs == {}
 
