@@ -136,7 +136,8 @@ def test_loaded_in_a_fresh_process_eval_then_train(scripted, tmp_path):
     np.save(tmp_path / "x.npy", X)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     files = [str(tmp_path / f) for f in ("m.pt", "x.npy", "e.npy", "t.npy")]
-    done = subprocess.run([sys.executable, "-c", CHILD, *files], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", CHILD, *files], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), m.eval()(X), rtol=1e-5, atol=1e-6)
     _assert_training_output(np.load(tmp_path / "t.npy"), m, X)
