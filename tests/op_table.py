@@ -313,6 +313,14 @@ def _early_return_sample(x):
     return x + 1.0
 
 
+def _inplace_sample(x, y):
+    # writes into its argument (the caller's array changes too: writeback), idempotently, since the
+    # table's harnesses run the program and eager on the same arrays
+    x[0] = 2.0
+    x *= 1.0
+    return x + y
+
+
 SCRIPT_SAMPLES: list[Sample] = [
     Sample("if", _if_sample, (f32(3, 4),), other=(-np.abs(f32(2, 4)),), id="if-script"),
     Sample("loop", _loop_sample, (f32(3), 4), other=(f32(5), 0), id="loop-script"),
@@ -322,6 +330,8 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("not_", _scalars_sample, (f32(5),), id="not_-script"),
     Sample("is_none", _optional_sample, (f32(3),), other=(f32(3), f32(3)), id="is_none-script"),
     Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
+    Sample("assign", _inplace_sample, (f32(3, 4), f32(4)), other=(f32(2, 4), f32(4)), id="assign-script"),
+    Sample("writeback", _inplace_sample, (f32(3, 4), f32(4)), id="writeback-script"),
     Sample("undefined", _early_return_sample, (np.abs(f32(4)) + 1.1,), other=(-np.abs(f32(3)),),
            id="undefined-script"),
 ]

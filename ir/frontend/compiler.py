@@ -35,6 +35,7 @@ from .calls import _Calls
 from .containers import _Containers
 from .expressions import OPS, _Expressions
 from .loops import _Loops
+from .mutation import _is_array, _Mutation, input_cell, mutates
 from .statements import _Statements
 from .transforms import RESULT, RETURNED, contains, lift_returns, lifting_copies, lower_returns
 from .values import _MISSING, _is_literal, _Values
@@ -130,7 +131,7 @@ def annotation_type(ann: Any) -> Type | None:
     return None
 
 
-class Compiler(_Statements, _Loops, _Expressions, _Containers, _Calls, _Values):
+class Compiler(_Statements, _Loops, _Mutation, _Expressions, _Containers, _Calls, _Values):
     """Compiles functions into one program; see the module docstring.
 
     The public entry points are :meth:`compile_method` (a whole method into a new graph) and
@@ -235,9 +236,13 @@ class Compiler(_Statements, _Loops, _Expressions, _Containers, _Calls, _Values):
                 value = self.builder.add_input(pname, t) if default is _MISSING else \
                     self.builder.add_input(pname, t, default)
                 frame.env[pname] = value
+            arrays = {p: v for p, v in frame.env.items() if _is_array(v)}
+            for pname, value in arrays.items():
+                frame.env[input_cell(pname)] = value  # followed through item assignment (mutation.py)
             if has_self:
                 frame.env[all_params[0]] = source.self_obj
             result = self._body(fn)
+            self.writebacks(arrays, result, fn)
             refs: list[Value] = []
             template = self._template(result, refs, fn, materialize=True)
             graph.add(Node("output", (template,)), [self.builder.local(v) for v in refs])
@@ -276,14 +281,22 @@ class Compiler(_Statements, _Loops, _Expressions, _Containers, _Calls, _Values):
                 raise self.error(node, f"{source.qualname}() is missing argument {pname!r}")
         if source.self_obj is not None:
             env[fn.args.args[0].arg] = source.self_obj
+        arrays = {p: v for p, v in env.items() if p in params and _is_array(v)}
+        for pname, value in arrays.items():
+            env[input_cell(pname)] = value  # an argument the function writes into changes for the caller
         self.frames.append(_Frame(source, env))
         try:
             for pname in missing:
                 if pname not in env:
                     env[pname] = self.expr(ast_defaults[pname])
-            return self._body(fn)
+            result = self._body(fn)
+            changed = [(value, self.frame.env.get(input_cell(pname))) for pname, value in arrays.items()]
         finally:
             self.frames.pop()
+        for old, new in changed:
+            if isinstance(new, Value) and new is not old:
+                self.replace(old, new, node)
+        return result
 
     def _prescan(self, fn: ast.FunctionDef) -> None:
         """Refuse the first unsupported construct in ``fn`` before compiling anything."""
@@ -326,9 +339,10 @@ class Compiler(_Statements, _Loops, _Expressions, _Containers, _Calls, _Values):
             raise self.error(node, "unsupported construct 'return inside a loop'",
                              "assign the result to a variable, break, and return after the loop")
         body.append(ast.Return(value=None, lineno=fn.end_lineno or fn.lineno, col_offset=0))
-        if not lifting_copies(body):
+        if not lifting_copies(body) and not mutates(body):
             return self.block(lift_returns(body))[1]
-        # one exit: a flag and a result instead of copies of the rest of the function
+        # one exit: a flag and a result instead of copies of the rest of the function (and the
+        # arrays it changed, at the end, in one place)
         env = self.frame.env
         env[RETURNED] = False
         self.block(lower_returns(body))

@@ -202,7 +202,9 @@ class _Expressions:
         if isinstance(obj, Value):
             if isinstance(index, list):
                 index = tuple(index)
-            return self.emit(get_op("getitem"), (obj, _index_arg(index)), {}, e)
+            result = self.emit(get_op("getitem"), (obj, _index_arg(index)), {}, e)
+            self._last_index = (result, _index_arg(index))  # y = x[...] may make y a view (mutation.py)
+            return result
         if isinstance(obj, (tuple, list)) and not isinstance(index, Value) and not _contains_value(index):
             try:
                 return obj[index]

@@ -16,8 +16,23 @@ from ..node import Use
 from ..ops import get_op
 from ..types import AnyType, join
 from .budget import widen as _widen
+from .mutation import mutates
 from .transforms import BREAK, CONTINUE, contains, lower_jumps
 from .values import _UNDEFINED, _type
+
+
+def _alias_groups(names: list[str], env: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """``names`` with those bound to the same IR value folded into the first: (representatives,
+    representative -> the others)."""
+    reps: list[str] = []
+    aliases: dict[str, list[str]] = {}
+    for n in names:
+        rep = next((r for r in reps if isinstance(env[n], Value) and env[r] is env[n]), None)
+        if rep is None:
+            reps.append(n)
+        else:
+            aliases.setdefault(rep, []).append(n)
+    return reps, aliases
 
 
 def _assigned(stmts: list[ast.stmt]) -> list[str]:
@@ -86,28 +101,47 @@ class _Loops:
         if not isinstance(cond0, Value) and not cond0:
             return  # statically never runs
         assigned = [n for n in _assigned(body) if n in env and n not in exclude]
+        assigned += [n for n in self.mutation_carried(body, env) if n not in assigned and n not in exclude]
         if prologue is not None:
             assigned = [n for n in prologue[0] if n in env and n not in exclude] + \
                 [n for n in assigned if n not in prologue[0]]
-        carried = assigned
+        # names bound to one array share one carried value while the body writes into arrays, so
+        # that a write through one name is seen through the others (mutation.py)
+        carried, aliases = _alias_groups(assigned, env) if mutates(body) else (assigned, {})
         init = [self.materialize(env[n], s) for n in carried]
         types = [_widen(v.type) for v in init]
-        for _ in range(4):
+        attempts = 0
+        while True:
             def run_body() -> tuple[Any, list[Any]]:
+                entry = [self.frame.env[n] for n in carried]
+                for rep, names in aliases.items():
+                    for a in names:
+                        self.frame.env[a] = self.frame.env[rep]
                 if prologue is not None:
                     prologue[1]()
                 done, _ = self.block(body)
-                return test(), [self.frame.env.get(n, _UNDEFINED) for n in carried]
-            b, env_after, (cond_new, new_vals) = self._in_block(run_body, list(zip(carried, types)), s)
+                split = [rep for rep, names in aliases.items()
+                         if any(self.frame.env.get(a) is not self.frame.env.get(rep) for a in names)]
+                return test(), [self.frame.env.get(n, _UNDEFINED) for n in carried], entry, split
+            b, env_after, (cond_new, new_vals, entry, split) = self._in_block(run_body, list(zip(carried, types)), s)
+            if split:  # the body rebinds one of the names: they stop being one array
+                for rep in split:
+                    for a in aliases.pop(rep):
+                        carried.append(a)
+                        init.append(init[carried.index(rep)])
+                        types.append(types[carried.index(rep)])
+                continue
             for n, v in zip(carried, new_vals):
                 if v is _UNDEFINED:
                     raise self.error(s, f"{n!r} is not defined at the end of the loop body")
             new_types = [join(t, _type(v)) for t, v in zip(types, new_vals)]
+            attempts += 1
             if new_types == types:
                 break
             types = new_types
-        else:
-            types = [AnyType() for _ in types]
+            if attempts == 4:
+                types = [AnyType() for _ in types]
+                break
         self._block_output(b, [cond_new, *new_vals], s)
         captured = self._captures([b])
         parent = self.builder
@@ -116,8 +150,12 @@ class _Loops:
         outs = parent.emit(get_op("loop"), tuple(Use(i) for i in range(len(inputs))), (("n_carried", len(carried)),),
                            inputs, types=types, scope=self.frame.source.scope, loc=self.loc(s),
                            blocks=(b.graph,), hints=tuple(carried))
-        for name, value in zip(carried, outs):
-            env[name] = value
+        for name, value, before, after, start in zip(carried, outs, entry, new_vals, init):
+            # a value the body passes through unchanged stays the value it was (and an argument the
+            # loop never writes into is not written back)
+            env[name] = start if after is before and env[name] is start else value
+            for a in aliases.get(name, ()):
+                env[a] = env[name]
         for name in env_after:
             if name not in env and not name.endswith("$"):
                 self.frame.dropped[name] = "it is first assigned inside a loop; assign it before the loop"

@@ -20,6 +20,7 @@ from ..node import Node, Use
 from ..ops import get_op
 from ..types import TensorType, Type, join
 from .containers import _flatten, _unflatten
+from .mutation import VIEW, ambiguous
 from .transforms import RESULT, contains
 from .values import _UNDEFINED, _same_static, _type
 
@@ -45,16 +46,14 @@ class _Statements:
             value = self.expr(s.value)
             for target in s.targets:
                 self.assign(target, value, s)
+                if isinstance(target, ast.Name):
+                    self.note_binding(target.id, value, s.value)
         elif isinstance(s, ast.AnnAssign):
             if s.value is None:
                 return
             self.assign(s.target, self.expr(s.value), s)
         elif isinstance(s, ast.AugAssign):
-            if not isinstance(s.target, ast.Name):
-                raise self.error(s, "augmented assignment to an attribute or item",
-                                 "arrays in programs are never modified; assign a new variable")
-            current = self.name(s.target)
-            self.assign(s.target, self.binop(type(s.op), current, self.expr(s.value), s), s)
+            self.augmented(s)
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):
                 return  # a docstring or a bare literal
@@ -81,13 +80,13 @@ class _Statements:
             self._check_name(target.id, target)
             self.frame.env[target.id] = value
             self.frame.dropped.pop(target.id, None)
+            self.note_binding(target.id, value, None)
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = self.unpack(value, len(target.elts), node)
             for t, v in zip(target.elts, items):
                 self.assign(t, v, node)
         elif isinstance(target, ast.Subscript):
-            raise self.error(node, "assignment into an array (x[...] = v)",
-                             "arrays in programs are never modified; build the result with np.where or np.concatenate")
+            self.assign_item(target, value, node)
         elif isinstance(target, ast.Attribute):
             raise self.error(node, "assignment to an attribute", "modules cannot be changed while running; "
                              "use a local variable")
@@ -141,10 +140,26 @@ class _Statements:
                 if not isinstance(a, Value) and not isinstance(b, Value) and _same_static(a, b):
                     env[name] = a
                     continue
+                if name.endswith(VIEW):  # which array it views depends on the branch taken
+                    env[name] = ambiguous(a, b)
+                    continue
                 names.append(name)
+            elif name.endswith(VIEW):  # a view after one branch only
+                env[name] = ambiguous(env_then.get(name), env_else.get(name))
             else:
                 env.pop(name, None)
                 self.frame.dropped[name] = "it is assigned in only one branch of the if"
+        # names bound to one array in both branches stay one array after the if (mutation.py)
+        reps: list[str] = []
+        aliases: dict[str, list[str]] = {}
+        for n in names:
+            rep = next((r for r in reps if isinstance(env_then[n], Value) and env_then[r] is env_then[n]
+                        and env_else[r] is env_else[n]), None)
+            if rep is None:
+                reps.append(n)
+            else:
+                aliases.setdefault(rep, []).append(n)
+        names = reps
         then_vals, else_vals = [env_then[n] for n in names], [env_else[n] for n in names]
         hints = list(names)
         if result is not None:
@@ -155,6 +170,8 @@ class _Statements:
         outs = self._region_if(s, cond, b_then, b_else, then_vals, else_vals, hints)
         for name, value in zip(names, outs):
             env[name] = value
+            for a in aliases.get(name, ()):
+                env[a] = value
         if result is not None:
             env[RESULT] = _unflatten(result[0], outs[len(names):])
         return False, None

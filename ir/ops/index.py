@@ -159,3 +159,40 @@ def setitem(a, index, value):
     out = a.copy()
     out[index] = value
     return out
+
+
+def _assign_rule(a, value):
+    if not isinstance(a, TensorType):
+        raise TypeError("an in-place operator needs an array")
+    return a
+
+
+@defop("assign", OpKind.INDEX, infer=_assign_rule)
+def assign(a, value):
+    """The array ``a op= b`` leaves in ``a``, given ``value = a op b``, as a new array: ``value`` cast
+    to ``a``'s dtype under the in-place operators' rule (``same_kind``: ``int_array += 1.5``
+    raises ``TypeError`` as NumPy does) and broadcast to ``a``'s shape (never the other way).
+
+    >>> assign(np.zeros(3, np.int64), np.int64(2))
+    array([2, 2, 2])
+    """
+    out = np.empty_like(a)
+    np.copyto(out, value, casting="same_kind")
+    return out
+
+
+def _none_rule(*args):
+    return ScalarType("none")
+
+
+@defop("writeback", OpKind.INDEX, infer=_none_rule, pure=False)
+def writeback(a, value, *after):
+    """Copy ``value`` into the caller's array ``a``, an argument the program modified (``x[i] = v``
+    or ``x += y`` in a scripted ``forward``), so the caller sees the change as in NumPy.  The
+    program's results are passed as ``after`` so that it runs once they are computed: every read
+    of ``a``'s old contents comes first."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"the program modifies an argument in place, so it must be an np.ndarray, not a "
+                        f"{type(a).__name__}")
+    np.copyto(a, value, casting="unsafe")
+    return None
