@@ -400,6 +400,7 @@ _reg("to_int to_float to_bool not_ is_none", Host(why="Python scalar conversions
 _reg("setitem", Host(why="a copy, then NumPy's assignment"))
 _reg("assign", Host(why="an in-place operator's cast back into its array's dtype (np.copyto, same_kind)"))
 _reg("writeback", Host(why="np.copyto into the caller's argument, after the program's results"))
+_reg("ndim with_rank", Host(why="an argument's rank, read or checked when it was unknown while compiling"))
 _reg("cast_scalar pymath", Host(why="Python and NumPy scalar constructors of sizes"))
 _reg("guard", Host(why="a run-time check of a size baked in while tracing"))
 _reg("if loop undefined python_call unused_call",

@@ -63,6 +63,8 @@ class Sample:
     inputs: tuple
     other: tuple | None = None
     id: str = ""
+    #: scripted with ``inputs`` as example inputs (else from annotations: ranks unknown)
+    examples: bool = True
 
 
 @dataclass
@@ -321,6 +323,15 @@ def _inplace_sample(x, y):
     return x + y
 
 
+def _rank_sample(x):
+    B, T = x.shape  # scripted without example inputs: fixes the rank (with_rank)
+    return x.reshape(T, B) * 1.0
+
+
+def _ndim_sample(x):
+    return x * x.ndim  # the rank is read when the program runs
+
+
 SCRIPT_SAMPLES: list[Sample] = [
     Sample("if", _if_sample, (f32(3, 4),), other=(-np.abs(f32(2, 4)),), id="if-script"),
     Sample("loop", _loop_sample, (f32(3), 4), other=(f32(5), 0), id="loop-script"),
@@ -332,6 +343,8 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
     Sample("assign", _inplace_sample, (f32(3, 4), f32(4)), other=(f32(2, 4), f32(4)), id="assign-script"),
     Sample("writeback", _inplace_sample, (f32(3, 4), f32(4)), id="writeback-script"),
+    Sample("with_rank", _rank_sample, (f32(2, 3),), other=(f32(4, 1),), id="with_rank-script", examples=False),
+    Sample("ndim", _ndim_sample, (f32(2, 3),), other=(f32(5, 2),), id="ndim-script", examples=False),  # other ranks: tests/tracer/test_script_ranks.py
     Sample("undefined", _early_return_sample, (np.abs(f32(4)) + 1.1,), other=(-np.abs(f32(3)),),
            id="undefined-script"),
 ]

@@ -151,9 +151,19 @@ def tanh(input: Array) -> Array:
     return np.tanh(input)
 
 
-def _softmax_dim(ndim: int, dim: int | None, name: str) -> int:
+def _known_rank(input: Array) -> int | None:
+    """``input.ndim``, or None for a scripted argument whose rank is not known when compiling
+    (code that only checks the rank skips the check; the program's ops check shapes when run)."""
+    try:
+        return input.ndim
+    except ScriptError:
+        return None
+
+
+def _softmax_dim(input: Array, dim: int | None, name: str) -> int:
     if dim is not None:
-        return dim
+        return dim  # no rank needed (a scripted argument of unknown rank)
+    ndim = input.ndim
     warnings.warn(
         f"Implicit dimension choice for {name} has been deprecated; pass dim= explicitly",
         UserWarning,
@@ -180,7 +190,7 @@ def softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Array:
     >>> softmax(np.array([0.0, np.log(3.0)], dtype=np.float32), dim=0)
     array([0.25, 0.75], dtype=float32)
     """
-    dim = _softmax_dim(input.ndim, dim, "softmax")
+    dim = _softmax_dim(input, dim, "softmax")
     if dtype is not None:
         input = input.astype(dtype)
     e = np.exp(input - input.max(axis=dim, keepdims=True))
@@ -196,7 +206,7 @@ def log_softmax(input: Array, dim: int | None = None, dtype: Any = None) -> Arra
     >>> log_softmax(np.array([0.0, np.log(3.0)], dtype=np.float32), dim=0)
     array([-1.3862944 , -0.28768212], dtype=float32)
     """
-    dim = _softmax_dim(input.ndim, dim, "log_softmax")
+    dim = _softmax_dim(input, dim, "log_softmax")
     if dtype is not None:
         input = input.astype(dtype)
     shifted = input - input.max(axis=dim, keepdims=True)
@@ -224,8 +234,9 @@ def layer_norm(
     array([[-1.2247356,  0.       ,  1.2247356]], dtype=float32)
     """
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or len(shape) > input.ndim:
-        raise ValueError(f"layer_norm: normalized_shape {shape} does not fit an input of rank {input.ndim}")
+    rank = _known_rank(input)
+    if not shape or (rank is not None and len(shape) > rank):
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not fit an input of rank {rank}")
     axes = tuple(range(-len(shape), 0))
     centered = input - input.mean(axis=axes, keepdims=True)
     var = (centered * centered).mean(axis=axes, keepdims=True)

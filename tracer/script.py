@@ -26,6 +26,7 @@ import numpy as np
 from ir import ScalarType, ScriptError, run_passes, type_of, verify
 from ir.builder import Value as _Value
 from ir.frontend import Compiler, Source
+from ir.frontend.ranks import unknown_rank
 from ir.ops import decomposition_for, get_op
 from ir.ops.registry import numpy_path
 from runtime.module import ScriptFunction, ScriptModule
@@ -216,6 +217,9 @@ class _Context:
         Library code decides with Python ``bool``s: a layer that reads ``self.training`` is run
         in both modes under an ``if`` on its flag, and a ``bool`` argument computed when the
         program runs (``F.dropout(x, 0.1, self.training)``) under an ``if`` on it."""
+        rank = getattr(type(module), "input_rank", None) if module is not None else None
+        if rank is not None and any(unknown_rank(a) for a in args):  # Conv2d's input: (N, C, H, W)
+            args = [c.fix_rank(a, rank, node) if unknown_rank(a) else a for a in args]
         if module is not None and any(_reads_training(type(m)) for m in module.modules()):
             path = self.paths.get(id(module), "")
             return self.both_ways(c, node, c.param(flag_name(path), _BOOL, path), lambda mode: _in_mode(

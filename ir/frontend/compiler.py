@@ -36,6 +36,7 @@ from .containers import _Containers
 from .expressions import OPS, _Expressions
 from .loops import _Loops
 from .mutation import _is_array, _Mutation, input_cell, mutates
+from .ranks import _Ranks
 from .statements import _Statements
 from .transforms import RESULT, RETURNED, contains, lift_returns, lifting_copies, lower_returns
 from .values import _MISSING, _is_literal, _Values
@@ -131,7 +132,7 @@ def annotation_type(ann: Any) -> Type | None:
     return None
 
 
-class Compiler(_Statements, _Loops, _Mutation, _Expressions, _Containers, _Calls, _Values):
+class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers, _Calls, _Values):
     """Compiles functions into one program; see the module docstring.
 
     The public entry points are :meth:`compile_method` (a whole method into a new graph) and

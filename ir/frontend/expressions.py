@@ -50,7 +50,8 @@ class _Shape:
             if isinstance(indices, int) and indices >= 0:  # x.shape[i] needs no rank
                 return (self.compiler.emit(get_op("dim"), (self.value, indices), {}, self.node),)
             raise self.compiler.error(self.node, "x.shape of an array whose rank is unknown",
-                                      "pass example_inputs to tracer.script, or read sizes with x.shape[i]")
+                                      "unpack it first (B, T, D = x.shape fixes the rank), read sizes with "
+                                      "x.shape[i], or pass example_inputs to tracer.script")
         picked = range(self.rank) if indices is None else range(self.rank)[indices]
         if isinstance(picked, int):
             picked = [picked]
@@ -173,8 +174,10 @@ class _Expressions:
         if name == "shape":
             return _Shape(self, v, t.rank if isinstance(t, TensorType) else None, e)
         if name == "ndim":
-            if not isinstance(t, TensorType) or t.rank is None:
-                raise self.error(e, "x.ndim of an array whose rank is unknown", "pass example_inputs to tracer.script")
+            if isinstance(t, TensorType) and t.rank is None:
+                return self.run_time_ndim(v, e)
+            if not isinstance(t, TensorType):
+                raise self.error(e, f"x.ndim of a {t}", "ndim is an array's")
             return t.rank
         if name == "dtype":
             if not isinstance(t, TensorType) or t.dtype is None:

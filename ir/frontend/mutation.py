@@ -77,6 +77,17 @@ def _basic(index: Any) -> bool:
     return True
 
 
+def _checked(v: Value, original: Value) -> bool:
+    """Whether ``v`` is ``original`` with its rank checked (``ops.with_rank``, ranks.py): the same array."""
+    ref = v.ref
+    graph = v.builder.graph
+    while v.builder is original.builder and graph.node(ref[0]).op == "with_rank":
+        ref = graph.inputs(ref[0])[0]
+        if ref == original.ref:
+            return True
+    return False
+
+
 class _Mutation:
     """Item assignment and in-place operators; mixed into :class:`~ir.frontend.compiler.Compiler`."""
 
@@ -201,5 +212,5 @@ class _Mutation:
         self._template(result, refs, node, materialize=False)
         for name, original in inputs.items():
             final = self.frame.env.get(input_cell(name))
-            if isinstance(final, Value) and final is not original:
+            if isinstance(final, Value) and final is not original and not _checked(final, original):
                 self.emit(get_op("writeback"), (original, final, *refs), {}, node)

@@ -43,7 +43,13 @@ class _Statements:
 
     def stmt(self, s: ast.stmt) -> None:
         if isinstance(s, ast.Assign):
-            value = self.expr(s.value)
+            target = s.targets[0]
+            if len(s.targets) == 1 and isinstance(target, (ast.Tuple, ast.List)) \
+                    and isinstance(s.value, ast.Attribute) and s.value.attr == "shape" \
+                    and not any(isinstance(t, ast.Starred) for t in target.elts):
+                value = self.unpack_shape(s.value, len(target.elts), s)  # B, T, D = x.shape (ranks.py)
+            else:
+                value = self.expr(s.value)
             for target in s.targets:
                 self.assign(target, value, s)
                 if isinstance(target, ast.Name):

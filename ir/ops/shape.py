@@ -37,3 +37,35 @@ def _size_rule(a):
 def size(a):
     """``a.size`` as a Python ``int``."""
     return int(np.size(a))
+
+
+def _ndim_rule(a):
+    if not isinstance(a, TensorType):
+        raise TypeError("ndim needs an array")
+    return ScalarType("int", len(a.shape)) if a.shape is not None else ScalarType("int")
+
+
+@defop("ndim", OpKind.SHAPE, infer=_ndim_rule, spelling="format:{0}.ndim")
+def ndim(a):
+    """``a.ndim`` as a Python ``int``, read when the program runs (an argument of unknown rank)."""
+    return int(np.ndim(a))
+
+
+def _with_rank_rule(a, rank, *, where=""):
+    if not isinstance(a, TensorType):
+        raise TypeError("with_rank needs an array")
+    if a.shape is not None:
+        if len(a.shape) != rank:
+            raise ValueError(f"an array of rank {len(a.shape)} where the program needs rank {rank}")
+        return a
+    return TensorType(a.dtype, (None,) * rank)
+
+
+@defop("with_rank", OpKind.SHAPE, infer=_with_rank_rule, pure=False)
+def with_rank(a, rank, *, where=""):
+    """``a`` itself, checked to have ``rank`` dimensions: where a program that did not know its
+    argument's rank fixed it (``B, T, D = x.shape`` at ``where``), or a library layer needs it."""
+    if np.ndim(a) != rank:
+        raise ValueError(f"the program needs an array of {rank} dimensions here ({where or 'unknown line'}), "
+                         f"but it has {np.ndim(a)} (shape {np.shape(a)})")
+    return a

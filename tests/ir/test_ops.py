@@ -25,7 +25,7 @@ def _trace(s: Sample) -> tracer.ScriptFunction:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         if s.id in _SCRIPTED:
-            return tracer.script(s.fn, s.inputs)
+            return tracer.script(s.fn, s.inputs if s.examples else None)
         # bit-for-bit with eager is the interpreter's contract; numba runs this table in tests/codegen
         return tracer.trace(s.fn, s.inputs).set_backend("interpreter")
 

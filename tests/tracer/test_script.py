@@ -157,9 +157,14 @@ def test_types_differ_across_branches_join_to_less_specific():
     assert sf(f32(4), True).dtype == np.float64 and sf(f32(4), False).shape == (2,)
 
 
-def test_unknown_rank_needs_example_inputs():
-    with pytest.raises(tracer.ScriptError, match="example_inputs"):
-        tracer.script(ElmanRNN(4, 4))
+def test_unknown_rank_is_fixed_by_unpacking_the_shape():
+    rnn = ElmanRNN(4, 4).eval()
+    sm = tracer.script(rnn)  # no example inputs: B, T, _ = x.shape fixes the rank, checked when run
+    for backend in ("interpreter", "numba"):
+        for x in (f32(2, 5, 4), f32(1, 3, 4)):
+            np.testing.assert_allclose(sm.set_backend(backend)(x), rnn(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="needs an array of 3 dimensions"):
+        sm(f32(5, 4))
 
 
 def test_script_errors_are_script_errors_and_value_errors():

@@ -235,6 +235,10 @@ class MaxPool2d(Module):
     MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
     """
 
+    #: The rank ``tracer.script`` fixes (checked when the program runs) for an input whose rank is
+    #: unknown when compiling: batched ``(N, C, H, W)``.
+    input_rank = 4
+
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
@@ -263,6 +267,10 @@ class AvgPool2d(Module):
     >>> AvgPool2d(3, stride=1, padding=1)
     AvgPool2d(kernel_size=3, stride=1, padding=1)
     """
+
+    #: The rank ``tracer.script`` fixes (checked when the program runs) for an input whose rank is
+    #: unknown when compiling: batched ``(N, C, H, W)``.
+    input_rank = 4
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
@@ -342,6 +350,10 @@ class Conv2d(Module):
     >>> m(np.zeros((2, 3, 16, 16), np.float32)).shape
     (2, 8, 16, 16)
     """
+
+    #: The rank ``tracer.script`` fixes (checked when the program runs) for an input whose rank is
+    #: unknown when compiling: batched ``(N, C, H, W)``.
+    input_rank = 4
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -457,6 +469,10 @@ class BatchNorm2d(Module):
     >>> _ = m(np.ones((2, 3, 4, 4), np.float32)); int(m.num_batches_tracked)
     1
     """
+
+    #: The rank ``tracer.script`` fixes (checked when the program runs) for an input whose rank is
+    #: unknown when compiling: ``(N, C, H, W)``.
+    input_rank = 4
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
@@ -606,6 +622,10 @@ class MultiheadAttention(Module):
     >>> out.shape, w.shape
     ((3, 5, 8), (3, 5, 5))
     """
+
+    #: The rank ``tracer.script`` fixes (checked when the program runs) for an input whose rank is
+    #: unknown when compiling: batched query, key and value.
+    input_rank = 3
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
