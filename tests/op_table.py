@@ -344,7 +344,8 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("assign", _inplace_sample, (f32(3, 4), f32(4)), other=(f32(2, 4), f32(4)), id="assign-script"),
     Sample("writeback", _inplace_sample, (f32(3, 4), f32(4)), id="writeback-script"),
     Sample("with_rank", _rank_sample, (f32(2, 3),), other=(f32(4, 1),), id="with_rank-script", examples=False),
-    Sample("ndim", _ndim_sample, (f32(2, 3),), other=(f32(5, 2),), id="ndim-script", examples=False),  # other ranks: tests/tracer/test_script_ranks.py
+    # other ranks: tests/tracer/test_script_ranks.py
+    Sample("ndim", _ndim_sample, (f32(2, 3),), other=(f32(5, 2),), id="ndim-script", examples=False),
     Sample("undefined", _early_return_sample, (np.abs(f32(4)) + 1.1,), other=(-np.abs(f32(3)),),
            id="undefined-script"),
 ]
