@@ -144,6 +144,16 @@ def test_loaded_in_a_fresh_process_eval_then_train(scripted, tmp_path):
     m.train()
 
 
+def test_scripted_without_example_inputs_switches_too():
+    m = _model()
+    sm = tracer.script(m)  # Conv2d and BatchNorm2d fix the input's rank at 4 (checked when run)
+    for backend in ("interpreter", "numba"):
+        sm.set_backend(backend).train()
+        _assert_training_output(sm(X), m, X)
+        _close(sm.eval()(X), m.eval()(X), backend)
+        m.train()
+
+
 def test_functional_calls_with_the_flag_branch_on_it():
     class Fn(nn.Module):
         def forward(self, x):
