@@ -255,6 +255,7 @@ def _neg(c: Emit, x: str) -> str:
 
 _reg("neg", Scalar(_neg, accepts=lambda c, x: not c.is_bool))
 _reg("pos", Scalar(lambda c, x: f"+{x}" if not c.is_bool else x))
+_reg("copy", Scalar(lambda c, x: x))
 _reg("invert", Scalar(lambda c, x: f"(not {x})" if c.is_bool else f"~{x}", accepts=lambda c, x: not c.is_float))
 _reg("abs", Scalar(lambda c, x: x if c.is_bool else f"abs({x})"))
 

@@ -315,6 +315,12 @@ def _early_return_sample(x):
     return x + 1.0
 
 
+def _copy_sample(x):
+    y = np.copy(x)
+    y[0] = 0.0  # x stays as it was
+    return y + x
+
+
 def _inplace_sample(x, y):
     # writes into its argument (the caller's array changes too: writeback), idempotently, since the
     # table's harnesses run the program and eager on the same arrays
@@ -341,6 +347,7 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("not_", _scalars_sample, (f32(5),), id="not_-script"),
     Sample("is_none", _optional_sample, (f32(3),), other=(f32(3), f32(3)), id="is_none-script"),
     Sample("add", _optional_sample, (f32(3), f32(3)), id="optional-given"),
+    Sample("copy", _copy_sample, (f32(3, 4),), other=(f32(2, 4),), id="copy-script"),
     Sample("assign", _inplace_sample, (f32(3, 4), f32(4)), other=(f32(2, 4), f32(4)), id="assign-script"),
     Sample("writeback", _inplace_sample, (f32(3, 4), f32(4)), id="writeback-script"),
     Sample("with_rank", _rank_sample, (f32(2, 3),), other=(f32(4, 1),), id="with_rank-script", examples=False),

@@ -106,7 +106,7 @@ def _astype(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
 
 
 def _copy(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
-    return v  # programs never write into arrays, so a copy is the same value
+    return c.emit(get_op("copy"), (v,), {}, e)  # another array: writing into it leaves v as it was
 
 
 def _item(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:

@@ -196,3 +196,16 @@ def writeback(a, value, *after):
                         f"{type(a).__name__}")
     np.copyto(a, value, casting="unsafe")
     return None
+
+
+def _copy_rule(a):
+    if not isinstance(a, TensorType):
+        raise TypeError("copy needs an array")
+    return a
+
+
+@defop("copy", OpKind.ELEMENTWISE, infer=_copy_rule, numpy=np.copy)
+def copy(a):
+    """``np.copy(a)`` and ``a.copy()``: a new array with ``a``'s contents, so that writing into one
+    (``x[i] = v`` in a scripted program) leaves the other as it was."""
+    return np.copy(a)

@@ -101,7 +101,16 @@ def item_in_place(x, y):
     return x
 
 
+def copies_are_other_arrays(x):
+    y = x.copy()
+    y[0] = 1.0
+    z = np.copy(x)
+    z += 2.0
+    return y, z, x.sum()
+
+
 CASES = [
+    ("copies", copies_are_other_arrays, (X,)),
     ("divide_in_place", divide_in_place, (X, np.full(4, 2.0, np.float32))),
     ("alias_in_branch_taken", alias_written_in_a_branch, (X, 1)),
     ("alias_in_branch_not_taken", alias_written_in_a_branch, (X, 0)),
