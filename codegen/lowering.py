@@ -406,6 +406,11 @@ _reg("cast_scalar pymath", Host(why="Python and NumPy scalar constructors of siz
 _reg("guard", Host(why="a run-time check of a size baked in while tracing"))
 _reg("if loop undefined python_call unused_call",
      Interpreted(why="control flow and Python calls: blocks run interpreted"))
+_reg("list_new list_append list_extend list_getitem list_setitem list_insert list_pop list_len dict_new dict_setitem "
+     "dict_getitem dict_get dict_contains dict_len dict_copy dict_keys dict_values dict_with_keys",
+     Host(why="lists and dicts that grow when the program runs are Python objects"))
+_reg("list_stack list_concatenate", Host(why="copies of a list of arrays; NumPy does them at memory speed"))
+_reg("raise_error check", Host(why="raise/assert: raise the program's error, with its message, when reached"))
 
 
 def out_kwarg(op: str) -> str | None:

@@ -20,7 +20,20 @@ from .graph import Graph, ValueRef, structurally_equal
 from .node import Node, Slice, SourceLoc, Use, iter_uses, map_template
 from .passes import PASSES, run_passes
 from .printer import Namespace, format_graph, print_code
-from .types import AnyType, Dim, ScalarType, TensorType, TupleType, Type, join, parse_dtype, short_name, type_of
+from .types import (
+    AnyType,
+    DictType,
+    Dim,
+    ListType,
+    ScalarType,
+    TensorType,
+    TupleType,
+    Type,
+    join,
+    parse_dtype,
+    short_name,
+    type_of,
+)
 from .verify import verify
 
 __all__ = [
@@ -29,7 +42,9 @@ __all__ = [
     "DeviceError",
     "GuardError",
     "Dim",
+    "DictType",
     "Graph",
+    "ListType",
     "Namespace",
     "Node",
     "PASSES",

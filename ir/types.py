@@ -1,4 +1,5 @@
-"""Value types of the IR: tensors with a dtype and a (partially known) shape, and Python scalars.
+"""Value types of the IR: tensors with a dtype and a (partially known) shape, Python scalars,
+tuples, and the lists and dicts a program builds when it runs.
 
 A dimension is an ``int`` (known), a ``str`` (a symbolic size such as ``"B"``) or ``None`` (unknown).
 Types print the way they read in the program text::
@@ -9,10 +10,14 @@ Types print the way they read in the program text::
     'f32[B, ?]'
     >>> str(TensorType(np.dtype("int64"), None))
     'i64[*]'
+    >>> str(ListType(TensorType.of("float32", ("B", 8))))
+    'list[f32[B, 8]]'
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -26,6 +31,10 @@ __all__ = [
     "AnyType",
     "NeverType",
     "TupleType",
+    "ListType",
+    "DictType",
+    "ProgramList",
+    "ProgramDict",
     "is_known",
     "SHORT_NAMES",
     "short_name",
@@ -132,6 +141,66 @@ class TupleType:
 
 
 @dataclass(frozen=True, slots=True)
+class ListType:
+    """A Python list whose length is known only when the program runs (one that grows in a loop),
+    its elements of type ``element`` (printed ``list[f32[B, 8]]``; ``list[never]`` when empty)."""
+
+    element: Any
+
+    def __str__(self) -> str:
+        return f"list[{self.element}]"
+
+
+@dataclass(frozen=True, slots=True)
+class DictType:
+    """A Python dict with ``str`` or ``int`` keys.
+
+    ``items`` are its ``(key, type)`` pairs in order when the keys are known (a dict argument
+    given by example inputs, a dict literal): printed ``dict{'a': f32[3], 'b': i64[2]}``.  When
+    they are not (a dict that gains keys in a loop), ``key`` is the keys' kind (``"str"``,
+    ``"int"``, ``"?"`` when mixed) and ``value`` the type of every value: ``dict[int, f64[16, 1]]``.
+    """
+
+    key: str
+    value: Any
+    items: tuple | None = None
+
+    @classmethod
+    def of(cls, items: Any) -> DictType:
+        """The type of a dict whose keys are known: ``items`` are ``(key, type)`` pairs."""
+        items = tuple(items)
+        value: Any = NeverType()
+        for _, t in items:
+            value = join(value, t)
+        return cls(_key_kind(k for k, _ in items), value, items)
+
+    def __str__(self) -> str:
+        if self.items is not None:
+            return "dict{" + ", ".join(f"{k!r}: {t}" for k, t in self.items) + "}"
+        return f"dict[{self.key or 'never'}, {self.value}]"
+
+
+def _key_kind(keys: Any) -> str:
+    kinds = {"str" if isinstance(k, str) else "int" for k in keys}
+    return kinds.pop() if len(kinds) == 1 else ("?" if kinds else "")
+
+
+class ProgramList(list):
+    """What a ``list``-typed value (:class:`ListType`) is when a program runs: a ``list`` made by
+    the list ops, told apart from a list the caller passes (which types as a tuple of known
+    length) so that its type does not change with its length."""
+
+    __slots__ = ()
+
+
+class ProgramDict(dict):
+    """What a dict made by the program's dict ops is when it runs (:class:`DictType` without
+    known keys, so that its type does not change as it gains keys)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AnyType:
     """Nothing is known (printed ``?``)."""
 
@@ -149,7 +218,7 @@ class NeverType:
         return "never"
 
 
-Type = Union[TensorType, ScalarType, TupleType, AnyType, NeverType]
+Type = Union[TensorType, ScalarType, TupleType, ListType, DictType, AnyType, NeverType]
 
 _SCALAR_KINDS = {bool: "bool", int: "int", float: "float", type(None): "none"}
 
@@ -163,6 +232,20 @@ def type_of(value: Any) -> Type:
         return ScalarType("int", value)  # sizes: known for these inputs, as rules derive them
     if kind is not None:
         return ScalarType(kind)
+    if isinstance(value, ProgramList):
+        element: Type = NeverType()
+        for v in value:
+            element = join(element, type_of(v))
+        return ListType(element)
+    if isinstance(value, ProgramDict):
+        t: Type = NeverType()
+        for v in value.values():
+            t = join(t, type_of(v))
+        return DictType(_key_kind(value), t)
+    if isinstance(value, dict):
+        if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in value):
+            return AnyType()
+        return DictType.of((k, type_of(v)) for k, v in value.items())
     if isinstance(value, (tuple, list)):
         return TupleType(tuple(type_of(v) for v in value))
     return AnyType()
@@ -174,6 +257,10 @@ def is_known(t: Type) -> bool:
         return t.dtype is not None and t.shape is not None
     if isinstance(t, TupleType):
         return all(is_known(e) for e in t.elements)
+    if isinstance(t, ListType):
+        return isinstance(t.element, NeverType) or is_known(t.element)
+    if isinstance(t, DictType):
+        return all(is_known(e) for _, e in t.items) if t.items is not None else is_known(t.value)
     return isinstance(t, ScalarType)
 
 
@@ -196,6 +283,13 @@ def join(a: Type, b: Type) -> Type:
         return TensorType(dtype, tuple(_join_dim(x, y) for x, y in zip(a.shape, b.shape)))
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
         return TupleType(tuple(join(x, y) for x, y in zip(a.elements, b.elements)))
+    if isinstance(a, ListType) and isinstance(b, ListType):
+        return ListType(join(a.element, b.element))
+    if isinstance(a, DictType) and isinstance(b, DictType):
+        if a.items is not None and b.items is not None and [k for k, _ in a.items] == [k for k, _ in b.items]:
+            return DictType.of((k, join(x, y)) for (k, x), (_, y) in zip(a.items, b.items))
+        key = a.key if a.key == b.key or not b.key else (b.key if not a.key else "?")
+        return DictType(key, join(a.value, b.value))
     return AnyType()
 
 
@@ -224,6 +318,24 @@ def _parse_type(s: str, depth: int) -> tuple[Type, str]:
         nxt = s[len(kind):len(kind) + 1]
         if s.startswith(kind) and not nxt.isalnum() and nxt != "[":
             return ScalarType(kind), s[len(kind):]
+    if s.startswith("list["):
+        element, s = _parse_type(s[5:].lstrip(), depth + 1)
+        s = s.lstrip()
+        if not s.startswith("]"):
+            raise ValueError("bad list type")
+        return ListType(element), s[1:]
+    if s.startswith("dict["):
+        key, _, s = s[5:].partition(",")
+        key = key.strip()
+        if key not in ("str", "int", "?", "never"):
+            raise ValueError(f"bad dict key kind {key[:20]!r}")
+        value, s = _parse_type(s.lstrip(), depth + 1)
+        s = s.lstrip()
+        if not s.startswith("]"):
+            raise ValueError("bad dict type")
+        return DictType("" if key == "never" else key, value), s[1:]
+    if s.startswith("dict{"):
+        return _parse_dict_items(s[5:], depth)
     if s.startswith("tuple["):
         s = s[6:]
         elems = []
@@ -258,3 +370,32 @@ def _parse_type(s: str, depth: int) -> tuple[Type, str]:
         else:
             raise ValueError(f"bad dimension {part[:20]!r}")
     return TensorType(dtype, tuple(dims)), rest
+
+
+_INT_KEY = re.compile(r"-?[0-9]{1,19}")
+_STR_KEY = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+
+
+def _parse_dict_items(s: str, depth: int) -> tuple[Type, str]:
+    items = []
+    s = s.lstrip()
+    while not s.startswith("}"):
+        m = _STR_KEY.match(s) or _INT_KEY.match(s)
+        if m is None:
+            raise ValueError(f"bad dict key in a type: {s[:20]!r}")
+        key = ast.literal_eval(m.group())
+        if not isinstance(key, (str, int)):
+            raise ValueError("dict keys in types are str or int")
+        s = s[m.end():].lstrip()
+        if not s.startswith(":"):
+            raise ValueError("bad dict type: expected ':' after a key")
+        t, s = _parse_type(s[1:].lstrip(), depth + 1)
+        items.append((key, t))
+        s = s.lstrip()
+        if s.startswith(","):
+            s = s[1:].lstrip()
+        elif not s.startswith("}"):
+            raise ValueError("bad dict type")
+    if len({k for k, _ in items}) != len(items):
+        raise ValueError("a dict type names a key twice")
+    return DictType.of(items), s[1:]

@@ -8,7 +8,7 @@ from .errors import VerificationError
 from .graph import Graph
 from .node import Node, Use, iter_uses
 from .ops import OpKind, get_op, has_op
-from .types import AnyType, NeverType, ScalarType, TensorType, TupleType
+from .types import AnyType, DictType, ListType, NeverType, ScalarType, TensorType, TupleType
 
 __all__ = ["verify"]
 
@@ -93,7 +93,7 @@ def verify(graph: Graph) -> Graph:
             if producer.op == "output":
                 _fail(graph, nid, "reads the output node")
         for t in node.types:
-            if not isinstance(t, (TensorType, ScalarType, TupleType, AnyType, NeverType)):
+            if not isinstance(t, (TensorType, ScalarType, TupleType, ListType, DictType, AnyType, NeverType)):
                 _fail(graph, nid, f"output type {t!r} is not an ir.types type")
         if op.multi_output is False and node.op != "output" and len(node.types) > 1:
             _fail(graph, nid, f"{node.op} has one output but {len(node.types)} types")

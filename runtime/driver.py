@@ -263,8 +263,8 @@ def _dead_after(plan: Plan) -> dict[int, list[int]]:
 
 
 def _multi(step: Any) -> bool:
-    if isinstance(step, InterpStep):
-        return len(step.outs) > 1 or get_op(step.node.op).multi_output
+    if isinstance(step, InterpStep):  # an `if` with no outputs (its branches only raise) returns ()
+        return len(step.outs) > 1 or (get_op(step.node.op).multi_output and step.node.num_outputs > 0)
     return step.multi
 
 

@@ -329,6 +329,14 @@ def _inplace_sample(x, y):
     return x + y
 
 
+def _raise_sample(x):
+    # raises when the program runs on other inputs (tests/tracer/test_script_errors.py); not here
+    if x.shape[0] > 100:
+        raise ValueError(f"at most 100 rows, got {x.shape[0]}")
+    assert x.sum() < 1e6, "too large"
+    return x * 2.0
+
+
 def _rank_sample(x):
     B, T = x.shape  # scripted without example inputs: fixes the rank (with_rank)
     return x.reshape(T, B) * 1.0
@@ -355,8 +363,10 @@ SCRIPT_SAMPLES: list[Sample] = [
     Sample("ndim", _ndim_sample, (f32(2, 3),), other=(f32(5, 2),), id="ndim-script", examples=False),
     Sample("undefined", _early_return_sample, (np.abs(f32(4)) + 1.1,), other=(-np.abs(f32(3)),),
            id="undefined-script"),
+    Sample("raise_error", _raise_sample, (f32(3, 4),), other=(f32(5, 2),), id="raise_error-script"),
+    Sample("check", _raise_sample, (f32(3, 4),), id="check-script"),
 ]
 
 
 # More tables, one file per group of ops; each calls sample()/error() above on import.
-from tests import op_table_numpy, op_table_ufuncs, op_table_update  # noqa: E402,F401
+from tests import op_table_lists, op_table_numpy, op_table_ufuncs, op_table_update  # noqa: E402,F401

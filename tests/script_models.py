@@ -223,6 +223,36 @@ def nested_returns(x, k: int = 1):
     return y + x, 4
 
 
+class OutputsRNN(nn.Module):
+    """An RNN that returns every step's state: a list grown in the loop over the sequence, stacked."""
+
+    def __init__(self, input_size: int = 8, hidden: int = 16) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.w_ih = nn.Linear(input_size, hidden)
+        self.w_hh = nn.Linear(hidden, hidden)
+
+    def forward(self, x):
+        h = np.zeros((x.shape[0], self.hidden), dtype=np.float32)
+        outs = []
+        for t in range(x.shape[1]):
+            h = np.tanh(self.w_ih(x[:, t]) + self.w_hh(h))
+            outs.append(h)
+        return np.stack(outs, axis=1), len(outs)
+
+
+def containers(x, k: int = 2):
+    """Lists and dicts known while compiling, a comprehension, and a dict keyed when the program runs."""
+    parts = [x * i for i in range(3)]
+    named = {"first": parts[0], "last": parts[-1]}
+    named["sum"] = sum(parts)
+    seen = {}
+    for i in range(k):
+        seen[i] = named["sum"] * i
+    picked = [v for key, v in named.items() if key != "first"]
+    return np.stack(picked), seen.get(k - 1, x), len(seen)
+
+
 CASES = [
     ("acceptance", Acceptance, [(f32(4, 8),), (-np.abs(f32(4, 8)),), (f32(3, 8), 0), (f32(3, 8), 1), (f32(2, 8), 3)]),
     ("rnn", lambda: ElmanRNN(8, 16), [(f32(2, 5, 8),), (f32(3, 1, 8),)]),
@@ -237,6 +267,8 @@ CASES = [
     ("nested_returns", lambda: nested_returns,
      [(np.full(4, v, np.float32), k) for v in (-2.0, -0.1, 0.3, 0.9, 2.0) for k in (1, 2)]
      + [(np.array([-3.0, 1.2, 0.5, 2.0], np.float32),)]),
+    ("outputs_rnn", lambda: OutputsRNN(8, 16), [(f32(2, 5, 8),), (f32(3, 9, 8),)]),
+    ("containers", lambda: containers, [(f32(3),), (f32(4), 0), (f32(2), 5)]),
 ]
 
 #: Example inputs for models that need concrete input types (they read x.shape).

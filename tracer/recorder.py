@@ -201,11 +201,15 @@ class Tracer:
         return Proxy(self, self.builder.add_input(name, type_of(value)), value)
 
     def wrap(self, value: Any) -> Any:
-        """Values of the script compiler as proxies (tuples recursively)."""
+        """Values of the script compiler as proxies (in tuples, lists and dicts, recursively)."""
         if isinstance(value, Value):
             return Proxy(self, value, None)
         if isinstance(value, tuple):
             return tuple(self.wrap(v) for v in value)
+        if isinstance(value, list):  # a list the compiler can count (ir.frontend.container_values.PyList)
+            return [self.wrap(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.wrap(v) for k, v in value.items()}
         return value
 
     # -- recording --------------------------------------------------------------------------------

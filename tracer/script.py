@@ -48,7 +48,9 @@ def _function_ast(fn: Callable[..., Any]) -> tuple[ast.FunctionDef, str, int, li
     """The ``def`` of ``fn`` as an AST, its file, line offset and the file's lines."""
     fn = inspect.unwrap(getattr(fn, "__func__", fn))
     code = getattr(fn, "__code__", None)
-    hit = _PARSED.get(code)
+    # code objects compare equal across files (co_filename is not compared): key by the file too
+    key = (code, code.co_filename) if code is not None else None
+    hit = _PARSED.get(key)
     if hit is not None:
         return hit
     name = getattr(fn, "__qualname__", repr(fn))
@@ -62,9 +64,10 @@ def _function_ast(fn: Callable[..., Any]) -> tuple[ast.FunctionDef, str, int, li
     fdef = tree.body[0] if tree.body else None
     if not isinstance(fdef, ast.FunctionDef):
         raise ScriptError(f"unsupported construct 'lambda' at {file}:{start} in {name}; define it with def")
-    result = (fdef, file, start - 1, linecache.getlines(file) or lines)
-    if code is not None:
-        _PARSED[code] = result
+    # the file's lines, so that line ``start - 1 + n`` of the parsed function is its line n
+    result = (fdef, file, start - 1, linecache.getlines(file) or [""] * (start - 1) + lines)
+    if key is not None:
+        _PARSED[key] = result
     return result
 
 
@@ -452,7 +455,7 @@ def script(obj: Any, example_inputs: Any = None) -> ScriptModule:
     if isinstance(obj, Module):
         ctx = _Context(obj)
         forward = type(obj).forward
-        inputs = _inputs(example_inputs, obj.forward, "example_inputs") if example_inputs is not None else None
+        inputs = None if example_inputs is None else _inputs(example_inputs, obj.forward, "example_inputs", dicts=True)
         in_types = [type_of(v) for v in inputs] if inputs is not None else None
         methods = {"forward": _compile_method(ctx, forward, obj, in_types, "forward")}
         for name in dir(type(obj)):
@@ -467,7 +470,7 @@ def script(obj: Any, example_inputs: Any = None) -> ScriptModule:
         return sm
     if isinstance(obj, types.FunctionType):
         ctx = _Context(None)
-        inputs = _inputs(example_inputs, obj, "example_inputs") if example_inputs is not None else None
+        inputs = _inputs(example_inputs, obj, "example_inputs", dicts=True) if example_inputs is not None else None
         in_types = [type_of(v) for v in inputs] if inputs is not None else None
         graph = _compile_method(ctx, obj, None, in_types, "forward", has_self=False)
         return ScriptFunction(type_name=obj.__qualname__, methods={"forward": graph},

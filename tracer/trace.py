@@ -41,7 +41,7 @@ def _target(obj: Any) -> tuple[Callable[..., Any], Module | None, str]:
     )
 
 
-def _check_input(value: Any, i: int) -> Any:
+def _check_input(value: Any, i: int, dicts: bool = False) -> Any:
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if isinstance(value, np.ndarray):
@@ -54,20 +54,24 @@ def _check_input(value: Any, i: int) -> Any:
         return value
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, np.ndarray) for v in value):
         return type(value)(_check_input(v, i) for v in value)  # tuple[...] / list[np.ndarray] arguments
+    if dicts and isinstance(value, dict) and all(isinstance(k, (str, int)) and not isinstance(k, bool)
+                                                 and isinstance(v, np.ndarray) for k, v in value.items()):
+        return {k: _check_input(v, i) for k, v in value.items()}  # dict[str, np.ndarray] (tracer.script)
     raise TracingError(
         f"example input {i} is a {type(value).__name__}; example inputs are np.ndarrays, Python "
         "int/float/bool scalars, or tuples/lists of arrays"
+        + (", or dicts of arrays with str/int keys" if dicts else "")
     )
 
 
-def _inputs(example_inputs: Any, fn: Callable[..., Any], what: str) -> tuple:
+def _inputs(example_inputs: Any, fn: Callable[..., Any], what: str, dicts: bool = False) -> tuple:
     if isinstance(example_inputs, (np.ndarray, np.generic, bool, int, float)):
         example_inputs = (example_inputs,)
     elif isinstance(example_inputs, list):
         example_inputs = tuple(example_inputs)
     if not isinstance(example_inputs, tuple):
         raise TracingError(f"{what} must be an array or a tuple of arrays, got a {type(example_inputs).__name__}")
-    inputs = tuple(_check_input(v, i) for i, v in enumerate(example_inputs))
+    inputs = tuple(_check_input(v, i, dicts) for i, v in enumerate(example_inputs))
     try:
         inspect.signature(fn).bind(*inputs)
     except TypeError as exc:

@@ -13,6 +13,7 @@ limit compiles in seconds and well under 1 GiB.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,7 @@ class BudgetExceeded(ScriptError):
 class Budget:
     """Counters against :class:`Limits`; one is shared by every method of one program."""
 
-    __slots__ = ("limits", "work", "nodes", "unrolled", "where")
+    __slots__ = ("limits", "work", "nodes", "unrolled", "where", "locate")
 
     def __init__(self, limits: Limits = LIMITS, where: str = "the program") -> None:
         self.limits = limits
@@ -75,10 +76,15 @@ class Budget:
         self.nodes = 0
         self.unrolled = 0
         self.where = where
+        #: ``node -> "file:line"`` where the compiler knows it (the function being compiled may
+        #: be another file's); else ``where`` and the node's own line are shown.
+        self.locate: Callable[[ast.AST], str | None] | None = None
 
     def _exceeded(self, name: str, what: str, node: ast.AST | None) -> BudgetExceeded:
         line = getattr(node, "lineno", None)
-        at = f"{self.where}:{line}" if line else self.where
+        at = self.locate(node) if self.locate is not None and node is not None else None
+        if at is None:
+            at = f"{self.where}:{line}" if line else self.where
         return BudgetExceeded(
             f"compile budget exceeded at {at}: {what}, more than the limit {name}={getattr(self.limits, name):,}; "
             "programs this large are refused (see docs/ARCHIVE.md, 'Budgets')", name)

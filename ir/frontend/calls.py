@@ -18,8 +18,9 @@ import numpy as np
 from ..builder import Value
 from ..errors import ScriptError
 from ..ops import OpDef, get_op, op_for_method, op_for_numpy
-from ..types import ScalarType, TensorType, TupleType
-from .containers import _contains_value
+from ..types import DictType, ListType, ScalarType, TensorType, TupleType
+from .container_calls import CONTAINER_BUILTINS, _ContainerMethod
+from .containers import _contains_value, is_runtime
 from .numpy_table import checked_dtype
 from .values import _STATIC_NUMBERS
 
@@ -37,7 +38,7 @@ class _Method:
 
 #: The builtins a program may name (each is called through ``_BUILTIN_CALLS`` below).
 _SAFE_BUILTINS = {"range", "len", "int", "float", "bool", "abs", "min", "max", "isinstance", "tuple",
-                  "enumerate", "zip", "reversed", "list", "print", "slice"}
+                  "enumerate", "zip", "reversed", "list", "print", "slice", "dict", "sum", "str"}
 
 
 class _Calls:
@@ -45,15 +46,51 @@ class _Calls:
 
     def _e_Call(self, e: ast.Call) -> Any:
         callee = self.expr(e.func)
-        args = [self.expr(a) for a in e.args]
-        kwargs = {}
+        args: list[Any] = []
+        for a in e.args:
+            if isinstance(a, ast.Starred):  # f(*xs): a sequence known while compiling
+                args.extend(self._star_items(self.expr(a.value), a))
+            else:
+                args.append(self.expr(a))
+        kwargs: dict[str, Any] = {}
         for kw in e.keywords:
-            if kw.arg is None:
-                raise self.error(e, "unsupported construct '**kwargs'", "pass the arguments by name")
-            kwargs[kw.arg] = self.expr(kw.value)
+            if kw.arg is not None:
+                items = [(kw.arg, self.expr(kw.value))]
+            else:  # f(**opts): a dict known while compiling
+                opts = self.expr(kw.value)
+                if not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
+                    raise self.error(kw.value, f"**{type(opts).__name__}: keyword arguments must come from a dict "
+                                     "with str keys known while compiling", "pass the arguments by name")
+                items = list(opts.items())
+            for key, value in items:
+                if key in kwargs:
+                    raise self.error(e, f"the call got multiple values for keyword argument {key!r}")
+                kwargs[key] = value
         return self.call(callee, args, kwargs, e)
 
+    def _star_items(self, seq: Any, node: ast.AST) -> list[Any]:
+        """The items of ``*seq`` in a call: a tuple or list, a tuple-typed value, or an array whose
+        first dimension is known."""
+        if isinstance(seq, (tuple, list, range)):
+            self.budget.check_length(len(seq), node)
+            return list(seq)
+        if isinstance(seq, Value):
+            t = seq.type
+            n = len(t.elements) if isinstance(t, TupleType) else \
+                (t.shape[0] if isinstance(t, TensorType) and t.shape and isinstance(t.shape[0], int) else None)
+            if n is not None:
+                self.budget.check_length(n, node)
+                return self.unpack(seq, n, node)
+        raise self.error(node, f"*args of a {type(seq).__name__ if not isinstance(seq, Value) else seq.type} "
+                         "whose length is not known while compiling", "pass a tuple or a list")
+
     def call(self, callee: Any, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if isinstance(callee, _ContainerMethod):  # l.append(v), d.get(k) (container_calls.py)
+            return self.container_method(callee, args, kwargs, e)
+        if args and is_runtime(args[0]):  # np.stack(l) of a list built when the program runs
+            hit = self.list_function(callee, args, kwargs, e)
+            if hit is not NotImplemented:
+                return hit
         if isinstance(callee, _Method):
             return self._method_call(callee, args, kwargs, e)
         if isinstance(callee, OpDef):
@@ -91,12 +128,12 @@ class _Calls:
 def _reshape(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
     if kwargs:
         raise c.error(e, "reshape() keywords are not supported", "pass the shape positionally")
-    shape = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+    shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
     return c.emit(get_op("reshape"), (v, shape), {}, e)
 
 
 def _transpose(c: Compiler, v: Value, args: list, kwargs: dict, e: ast.AST) -> Any:
-    axes = args[0] if len(args) == 1 and isinstance(args[0], tuple) else (tuple(args) if args else None)
+    axes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else (tuple(args) if args else None)
     return c.emit(get_op("transpose"), (v, axes), {}, e)
 
 
@@ -120,6 +157,8 @@ _VALUE_METHODS = {"reshape": _reshape, "transpose": _transpose, "astype": _astyp
 
 def _len(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
     (x,) = args
+    if is_runtime(x):  # a list or dict known only when the program runs
+        return c.container_len(x, e)
     if isinstance(x, Value):
         if isinstance(x.type, TupleType):
             return len(x.type.elements)
@@ -167,21 +206,50 @@ def _minmax(fn: Any) -> Any:
     return call
 
 
+def _runtime_classes(t: Any) -> tuple[type, ...] | None:
+    """The Python classes a value of IR type ``t`` may have when the program runs (None: unknown).
+
+    An array of rank 0 may be an array or a NumPy scalar (``x.sum()`` is one in eager NumPy); a
+    ``tuple[...]``/``list[...]`` argument may be either (programs keep no difference)."""
+    if isinstance(t, TensorType):
+        if t.rank != 0:  # an array argument of unknown rank is taken to be an array
+            return (np.ndarray,)
+        return (np.ndarray, t.dtype.type if t.dtype is not None else np.generic)
+    if isinstance(t, ScalarType):
+        return ({"int": int, "float": float, "bool": bool, "none": type(None)}[t.kind],)
+    if isinstance(t, TupleType):
+        return (tuple, list)
+    if isinstance(t, (ListType, DictType)):  # built when the program runs (ir/ops/lists.py)
+        return (list,) if isinstance(t, ListType) else (dict,)
+    return None
+
+
 def _isinstance(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    """``isinstance`` decided while compiling: on static values as Python does, on IR values by
+    their type (an ``Optional`` argument only against ``type(None)``, as ``x is None``)."""
+    if len(args) != 2 or kwargs:
+        raise c.error(e, "isinstance() takes two arguments")
     obj, cls = args
-    if isinstance(obj, Value):
-        t = obj.type
-        classes = cls if isinstance(cls, tuple) else (cls,)
-        if isinstance(t, TensorType):
-            return np.ndarray in classes
-        if isinstance(t, ScalarType):
-            py = {"int": int, "float": float, "bool": bool, "none": type(None)}[t.kind]
-            return any(issubclass(py, k) for k in classes if isinstance(k, type))
-        raise c.error(e, "isinstance() of a value whose type is unknown")
-    try:
-        return isinstance(obj, cls)
-    except TypeError as exc:
-        raise c.error(e, f"isinstance() fails: {exc}") from None
+    classes = cls if isinstance(cls, tuple) else (cls,)
+    if not all(isinstance(k, type) for k in classes):
+        raise c.error(e, f"isinstance() against {cls!r}", "name classes: np.ndarray, int, float, bool, tuple, ...")
+    if not isinstance(obj, Value):
+        try:
+            return isinstance(obj, classes)
+        except TypeError as exc:
+            raise c.error(e, f"isinstance() fails: {exc}") from None
+    possible = _runtime_classes(obj.type)
+    if possible is None:
+        if classes and all(k is type(None) for k in classes):
+            return c.emit(get_op("is_none"), (obj,), {}, e)
+        raise c.error(e, f"isinstance() of a value whose type is known only when the program runs ({obj.type})",
+                      "an Optional argument is None or not: test 'x is None' or 'x is not None'")
+    answers = {any(issubclass(p, k) for k in classes) for p in possible}
+    if len(answers) > 1:
+        names = " or ".join(p.__name__ for p in possible)
+        raise c.error(e, f"isinstance() cannot be decided while compiling: the value ({obj.type}) may be a {names} "
+                      "when the program runs", "test against all of them, e.g. isinstance(x, (tuple, list))")
+    return answers.pop()
 
 
 def _static_only(fn: Any) -> Any:
@@ -227,6 +295,7 @@ _BUILTIN_CALLS: dict[Any, Any] = {
     enumerate: _static_only(enumerate), zip: _static_only(zip), reversed: _static_only(reversed),
     range: _static_only(range), print: _print, slice: _slice,
 }
+_BUILTIN_CALLS.update(CONTAINER_BUILTINS)  # tuple, list, dict, zip, enumerate, ... of containers
 
 
 def _np_shape(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:

@@ -29,13 +29,15 @@ from ..builder import Builder, Value
 from ..errors import ScriptError
 from ..graph import Graph
 from ..node import Node, SourceLoc
-from ..types import AnyType, ScalarType, TensorType, TupleType, Type
+from ..ops import get_op
+from ..types import AnyType, DictType, ListType, ScalarType, TensorType, TupleType, Type
 from .budget import Budget
 from .calls import _Calls
-from .containers import _Containers
+from .containers import PyDict, _Containers
 from .expressions import OPS, _Expressions
 from .loops import _Loops
 from .mutation import _is_array, _Mutation, input_cell, mutates
+from .raising import RAISED, _Raising
 from .ranks import _Ranks
 from .statements import _Statements
 from .transforms import RESULT, RETURNED, contains, lift_returns, lifting_copies, lower_returns
@@ -91,20 +93,13 @@ _UNSUPPORTED: dict[type, tuple[str, str]] = {
     ast.Import: ("import", "import at module level"),
     ast.ImportFrom: ("import", "import at module level"),
     ast.Delete: ("del", "let the variable go out of use instead"),
-    ast.Raise: ("raise", "validate inputs before calling the model"),
-    ast.Assert: ("assert on array values", "validate inputs before calling the model"),
     ast.Yield: ("yield (generator)", "return a tuple of results"),
     ast.YieldFrom: ("yield from (generator)", "return a tuple of results"),
     ast.Await: ("await", "models are synchronous"),
-    ast.GeneratorExp: ("generator expression", "write a for loop over range(...)"),
-    ast.ListComp: ("list comprehension", "write a for loop, or np.stack the results"),
-    ast.SetComp: ("set comprehension", "use arrays"),
-    ast.DictComp: ("dict comprehension", "use tuples"),
-    ast.Dict: ("dict", "use a tuple"),
-    ast.Set: ("set", "use a tuple"),
-    ast.Starred: ("*args", "pass the arguments one by one"),
+    ast.SetComp: ("set comprehension", "use a list comprehension or a dict comprehension"),
+    ast.Set: ("set", "use a tuple, a list or a dict"),
+    ast.Starred: ("*args outside a call", "pass *args only in a call: f(*xs)"),
     ast.NamedExpr: ("walrus operator :=", "assign on a separate line"),
-    ast.JoinedStr: ("f-string", "strings are not values in programs"),
     ast.AsyncFor: ("async for", "models are synchronous"),
     ast.Match: ("match", "use if/elif/else"),
 }
@@ -129,10 +124,16 @@ def annotation_type(ann: Any) -> Type | None:
         return None if any(e is None for e in elems) else TupleType(tuple(elems))
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
         return AnyType()  # Optional[...]: may be None
+    if ann is list or ann is dict:  # items of any type
+        return ListType(AnyType()) if ann is list else DictType("?", AnyType())
+    if origin is list and len(args) == 1 and annotation_type(args[0]) is not None:
+        return ListType(annotation_type(args[0]))  # its length is known when the program runs
+    if origin is dict and len(args) == 2 and args[0] in (str, int) and annotation_type(args[1]) is not None:
+        return DictType(args[0].__name__, annotation_type(args[1]))  # so are its keys
     return None
 
 
-class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers, _Calls, _Values):
+class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Raising, _Expressions, _Containers, _Calls, _Values):
     """Compiles functions into one program; see the module docstring.
 
     The public entry points are :meth:`compile_method` (a whole method into a new graph) and
@@ -148,6 +149,7 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
 
     def __init__(self, budget: Budget | None = None) -> None:
         self.budget = budget if budget is not None else Budget()
+        self.budget.locate = self._locate
         self.builder: Builder | None = None
         self.frames: list[_Frame] = []
         self._params: dict[tuple[int, str], Value] = {}
@@ -163,6 +165,10 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
         if node is None or not hasattr(node, "lineno") or not self.frames:
             return None
         return SourceLoc(self.frame.source.file, node.lineno + self.frame.source.line_offset)
+
+    def _locate(self, node: ast.AST) -> str | None:
+        loc = self.loc(node)
+        return str(loc) if loc is not None else None
 
     def error(self, node: ast.AST | None, what: str, fix: str = "") -> ScriptError:
         """A ScriptError naming ``what`` at ``node``'s file and line, with the line's text."""
@@ -202,7 +208,7 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
         frame = _Frame(source, {})
         self.frames.append(frame)
         try:
-            self._check_signature(fn)
+            self._check_signature(fn, inlined=False)
             all_params = [a.arg for a in fn.args.args]
             params = all_params[1:] if has_self else all_params
             first = 1 if has_self else 0
@@ -222,8 +228,8 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
                                          "pass example_inputs so its length is known, or use tuple[...]")
                     if t is None:
                         raise self.error(fn, f"unsupported annotation {ann!r} of argument {pname!r}",
-                                         "use np.ndarray, int, float, bool, tuple[...], list[np.ndarray] "
-                                         "or Optional[...]")
+                                         "use np.ndarray, int, float, bool, tuple[...], list[np.ndarray], "
+                                         "dict[str, np.ndarray] or Optional[...]")
                 default = _MISSING
                 if defaults and pname in defaults:
                     default = defaults[pname]
@@ -243,6 +249,8 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
             if has_self:
                 frame.env[all_params[0]] = source.self_obj
             result = self._body(fn)
+            if result is RAISED:  # every path raises: the program returns nothing
+                result = None
             self.writebacks(arrays, result, fn)
             refs: list[Value] = []
             template = self._template(result, refs, fn, materialize=True)
@@ -260,28 +268,14 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
         if len(self.frames) >= self.MAX_DEPTH:
             raise self.error(node, "calls nest too deeply (recursion is not supported)",
                              "rewrite the recursion as a loop")
-        self._check_signature(fn)
-        params = [a.arg for a in fn.args.args]
+        self.frames.append(_Frame(source, {}))  # the callee's own constructs are reported at its lines
+        try:
+            self._check_signature(fn, inlined=True)
+        finally:
+            self.frames.pop()
+        env, params, missing, ast_defaults = self._bind(fn, source, args, kwargs, node, defaults)
         if source.self_obj is not None:
-            params = params[1:]
-        env: dict[str, Any] = {}
-        ast_defaults = dict(zip([a.arg for a in fn.args.args][::-1], fn.args.defaults[::-1]))
-        if len(args) > len(params):
-            raise self.error(node, f"{source.qualname}() takes {len(params)} arguments but {len(args)} were given")
-        for pname, value in zip(params, args):
-            env[pname] = value
-        for key, value in kwargs.items():
-            if key not in params or key in env:
-                raise self.error(node, f"{source.qualname}() got an unexpected or repeated argument {key!r}")
-            env[key] = value
-        missing = [p for p in params if p not in env]
-        for pname in missing:
-            if defaults is not None and pname in defaults:
-                env[pname] = defaults[pname]
-            elif pname not in ast_defaults:
-                raise self.error(node, f"{source.qualname}() is missing argument {pname!r}")
-        if source.self_obj is not None:
-            env[fn.args.args[0].arg] = source.self_obj
+            env[(*fn.args.posonlyargs, *fn.args.args)[0].arg] = source.self_obj
         arrays = {p: v for p, v in env.items() if p in params and _is_array(v)}
         for pname, value in arrays.items():
             env[input_cell(pname)] = value  # an argument the function writes into changes for the caller
@@ -291,6 +285,8 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
                 if pname not in env:
                     env[pname] = self.expr(ast_defaults[pname])
             result = self._body(fn)
+            if result is RAISED:  # every path raises: the caller's path ends here (self._raised), and
+                result = self.emit(get_op("undefined"), (), {}, node)  # the rest of its expression is dead
             changed = [(value, self.frame.env.get(input_cell(pname))) for pname, value in arrays.items()]
         finally:
             self.frames.pop()
@@ -299,23 +295,70 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
                 self.replace(old, new, node)
         return result
 
+    def _bind(self, fn: ast.FunctionDef, source: Source, args: list, kwargs: dict, node: ast.AST,
+              defaults: dict[str, Any] | None) -> tuple[dict[str, Any], list[str], list[str], dict[str, ast.expr]]:
+        """Bind a call's arguments to ``fn``'s parameters as Python does, while compiling:
+        ``*rest`` gets the tuple of the extra positional arguments, ``**kw`` the dict of the extra
+        keywords.  Returns (env, named parameters, those left to their defaults, the AST defaults);
+        a default still missing from env is compiled in the callee's frame."""
+        a = fn.args
+        names = [p.arg for p in (*a.posonlyargs, *a.args)]
+        ast_defaults: dict[str, ast.expr] = dict(zip(names[::-1], a.defaults[::-1]))
+        ast_defaults.update((p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None)
+        skip = 1 if source.self_obj is not None else 0
+        positional, posonly = names[skip:], set(names[skip:len(a.posonlyargs)])
+        kwonly = [p.arg for p in a.kwonlyargs]
+        name = source.qualname
+        if len(args) > len(positional) and a.vararg is None:
+            raise self.error(node, f"{name}() takes {len(positional)} positional arguments but {len(args)} were given")
+        env: dict[str, Any] = dict(zip(positional, args))
+        extra: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if (key in positional and key not in posonly) or key in kwonly:
+                if key in env:
+                    raise self.error(node, f"{name}() got multiple values for argument {key!r}")
+                env[key] = value
+            elif a.kwarg is not None:
+                extra[key] = value
+            else:
+                raise self.error(node, f"{name}() got an unexpected keyword argument {key!r}")
+        if a.vararg is not None:
+            env[a.vararg.arg] = tuple(args[len(positional):])
+        if a.kwarg is not None:
+            env[a.kwarg.arg] = PyDict(extra)
+        params = positional + kwonly
+        missing = [p for p in params if p not in env]
+        for pname in missing:
+            if defaults is not None and pname in defaults:
+                env[pname] = defaults[pname]
+            elif pname not in ast_defaults:
+                raise self.error(node, f"{name}() is missing argument {pname!r}")
+        return env, params, missing, ast_defaults
+
     def _prescan(self, fn: ast.FunctionDef) -> None:
         """Refuse the first unsupported construct in ``fn`` before compiling anything."""
+        call_args: set[int] = set()  # f(*xs): the one place a starred expression is compiled
         for stmt in fn.body:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.keyword) and node.arg is None:
-                    raise self.error(node, "unsupported construct '**kwargs'", "pass the arguments by name")
-                if type(node) in _UNSUPPORTED and not isinstance(node, ast.Assert):
+            for node in ast.walk(stmt):  # breadth first: a call before its arguments
+                if isinstance(node, ast.Call):
+                    call_args.update(id(a) for a in node.args if isinstance(a, ast.Starred))
+                if isinstance(node, (ast.List, ast.Tuple)):  # [*xs, y], first, *rest = xs (containers.py)
+                    call_args.update(id(a) for a in node.elts if isinstance(a, ast.Starred))
+                if type(node) in _UNSUPPORTED and id(node) not in call_args:
                     raise self.unsupported(node)
 
-    def _check_signature(self, fn: ast.FunctionDef) -> None:
+    def _check_signature(self, fn: ast.FunctionDef, *, inlined: bool) -> None:
+        """Refuse what ``fn`` cannot compile; an inlined function may take ``*args``, keyword-only
+        arguments and ``**kwargs`` (bound while compiling, :meth:`_bind`), a compiled method's
+        arguments are the program's inputs and must be plain."""
         self._prescan(fn)
         a = fn.args
-        if a.vararg or a.kwarg:
-            raise self.error(fn, "unsupported construct '*args/**kwargs' in a signature", "list the arguments by name")
-        if a.kwonlyargs or a.posonlyargs:
-            raise self.error(fn, "unsupported construct 'keyword-only or positional-only arguments'",
-                             "use plain positional arguments")
+        if not inlined and (a.vararg or a.kwarg):
+            raise self.error(fn, "unsupported construct '*args/**kwargs' in the signature of a compiled method",
+                             "list the arguments by name (a function it calls may take *args and **kwargs)")
+        if not inlined and (a.kwonlyargs or a.posonlyargs):
+            raise self.error(fn, "unsupported construct 'keyword-only or positional-only arguments' in the "
+                             "signature of a compiled method", "use plain positional arguments")
         if fn.decorator_list and not all(self._allowed_decorator(d) for d in fn.decorator_list):
             raise self.error(fn, "unsupported decorator", "only @tracer.export and friends are understood")
 
@@ -346,10 +389,10 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Expressions, _Containers
         # arrays it changed, at the end, in one place)
         env = self.frame.env
         env[RETURNED] = False
-        self.block(lower_returns(body))
-        result = env.pop(RESULT)
+        raised = self.block(lower_returns(body))[1] is RAISED
+        result = env.pop(RESULT, RAISED)
         env.pop(RETURNED, None)
-        return result
+        return RAISED if raised else result
 
     def _returns_in_loop(self, stmts: list[ast.stmt]) -> bool:
         for s in stmts:

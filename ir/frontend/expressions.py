@@ -21,7 +21,7 @@ from ..builder import Value
 from ..ops import get_op, op_for_method
 from ..types import AnyType, ScalarType, TensorType
 from .calls import _SAFE_BUILTINS, _VALUE_METHODS, _Method
-from .containers import _contains_value, _flatten, _unflatten
+from .containers import PyList, _contains_value, _flatten, _unflatten, is_container
 from .numpy_table import NOT_ADMITTED, numpy_attribute
 from .values import _MISSING, _is_literal
 
@@ -136,6 +136,9 @@ class _Expressions:
             return getattr(builtins, n)
         if n in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[n]
+        value = getattr(builtins, n, None)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            return value  # for raise (raising.py), which admits only a closed set of them
         return _MISSING
 
     def _e_Attribute(self, e: ast.Attribute) -> Any:
@@ -145,6 +148,8 @@ class _Expressions:
         return self.attribute(obj, e.attr, e)
 
     def attribute(self, obj: Any, name: str, e: ast.AST) -> Any:
+        if is_container(obj):  # l.append, d.get, ... (container_calls.py)
+            return self.container_attribute(obj, name, e)
         if isinstance(obj, Value):
             return self._value_attribute(obj, name, e)
         value = numpy_attribute(obj, name)
@@ -202,6 +207,8 @@ class _Expressions:
                 raise self.error(e, f"bad index into x.shape: {exc}") from None
             return picked if isinstance(index, slice) else picked[0]
         obj = _concrete(obj)
+        if is_container(obj):  # lists and dicts (containers.py)
+            return self.container_getitem(obj, index, e)
         if isinstance(obj, Value):
             if isinstance(index, list):
                 index = tuple(index)
@@ -226,7 +233,8 @@ class _Expressions:
             return slice(*parts)
         if isinstance(s, ast.Tuple):
             return tuple(self._index(x) for x in s.elts)
-        return self.expr(s)
+        index = self.expr(s)
+        return self.list_index(index, s) if isinstance(index, PyList) else index
 
     def _e_BinOp(self, e: ast.BinOp) -> Any:
         return self.binop(type(e.op), self.expr(e.left), self.expr(e.right), e)
@@ -235,6 +243,8 @@ class _Expressions:
         name = _BIN_OPS.get(kind)
         if name is None:
             raise self.error(e, f"operator {kind.__name__}")
+        if is_container(a) or is_container(b):  # l1 + l2, [0] * n, d1 | d2 (containers.py)
+            return self.container_binop(kind, a, b, e)
         if not isinstance(a, Value) and not isinstance(b, Value):
             return self._static(_STATIC_BIN[name], (a, b), e)
         return self.emit(get_op(name), (a, b), {}, e)
@@ -259,6 +269,8 @@ class _Expressions:
                 value = self._identity(left, right, e)
                 if isinstance(op_node, ast.IsNot):
                     value = self.unary(ast.Not, value, e)
+            elif isinstance(op_node, (ast.In, ast.NotIn)) and is_container(right):  # containers.py
+                value = self.container_contains(left, right, isinstance(op_node, ast.NotIn), e)
             elif isinstance(op_node, (ast.In, ast.NotIn)):
                 if isinstance(left, Value) or isinstance(right, Value) or _contains_value(right):
                     raise self.error(e, "'in' on values computed at run time", "compare explicitly")

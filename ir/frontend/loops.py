@@ -102,6 +102,7 @@ class _Loops:
             return  # statically never runs
         assigned = [n for n in _assigned(body) if n in env and n not in exclude]
         assigned += [n for n in self.mutation_carried(body, env) if n not in assigned and n not in exclude]
+        assigned += [n for n in self.containers_changed(body, env) if n not in assigned and n not in exclude]
         if prologue is not None:
             assigned = [n for n in prologue[0] if n in env and n not in exclude] + \
                 [n for n in assigned if n not in prologue[0]]
@@ -169,7 +170,9 @@ class _Loops:
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords \
                 and self.name(it.func) is range:
             return self._for_range(s, [self.expr(a) for a in it.args])
-        seq = self.expr(it)
+        seq = self.for_items(s, self.expr(it))  # lists, dicts, tuple values (comprehensions.py)
+        if seq is None:
+            return  # a loop over a run-time list, compiled
         if isinstance(seq, Value):
             raise self.error(s, "a for loop over an array", "loop over range(len(x)) or range(x.shape[0])")
         if isinstance(seq, (tuple, list, range)):
@@ -190,6 +193,8 @@ class _Loops:
             self.budget.spend_unrolled(1, s)
             self.assign(s.target, item, s)
             done, _ = self.block(s.body)
+            if self._raised:  # an iteration always raises: the later ones are dead (raising.py)
+                break
 
     def _for_range(self, s: ast.For, args: list[Any]) -> None:
         if not 1 <= len(args) <= 3:

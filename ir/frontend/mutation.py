@@ -158,6 +158,7 @@ class _Mutation:
         names = [k for k, v in env.items() if v is old and not k.endswith(VIEW)]
         for k in names:
             env[k] = new
+        self.replace_in_containers(old, new, node)  # tuples, lists and dicts holding it (containers.py)
         done = done | set(names)
         for k in names:  # a view: write into its base
             meta = env.get(k + VIEW)

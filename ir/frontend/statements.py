@@ -21,6 +21,7 @@ from ..ops import get_op
 from ..types import TensorType, Type, join
 from .containers import _flatten, _unflatten
 from .mutation import VIEW, ambiguous
+from .raising import RAISED
 from .transforms import RESULT, contains
 from .values import _UNDEFINED, _same_static, _type
 
@@ -32,13 +33,16 @@ class _Statements:
         """Compile statements; returns ``(returned, value)``."""
         for s in stmts:
             if isinstance(s, ast.Return):
-                return True, (None if s.value is None else self.expr(s.value))
+                value = None if s.value is None else self.expr(s.value)
+                return True, (RAISED if self._raised else value)
             if isinstance(s, ast.If):
                 done, value = self.if_stmt(s)
                 if done:
                     return True, value
-                continue
-            self.stmt(s)
+            else:
+                self.stmt(s)
+            if self._raised:  # a raise, or a call that always raises: the rest is dead (raising.py)
+                return True, RAISED
         return False, None
 
     def stmt(self, s: ast.stmt) -> None:
@@ -59,7 +63,8 @@ class _Statements:
                 return
             self.assign(s.target, self.expr(s.value), s)
         elif isinstance(s, ast.AugAssign):
-            self.augmented(s)
+            if not self.augmented_container(s):  # l += [...], d[k] += v (containers.py)
+                self.augmented(s)
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):
                 return  # a docstring or a bare literal
@@ -73,11 +78,9 @@ class _Statements:
         elif isinstance(s, (ast.Break, ast.Continue)):
             raise self.error(s, f"'{type(s).__name__.lower()}' outside a loop")
         elif isinstance(s, ast.Assert):
-            test = self.expr(s.test)
-            if isinstance(test, Value):
-                raise self.unsupported(s)
-            if not test:
-                raise self.error(s, "assertion failed while compiling")
+            self.assert_stmt(s)
+        elif isinstance(s, ast.Raise):
+            self.raise_stmt(s)
         else:
             raise self.unsupported(s)
 
@@ -88,11 +91,12 @@ class _Statements:
             self.frame.dropped.pop(target.id, None)
             self.note_binding(target.id, value, None)
         elif isinstance(target, (ast.Tuple, ast.List)):
-            items = self.unpack(value, len(target.elts), node)
+            items = self.unpack_targets(value, target.elts, node)  # first, *rest = ... (containers.py)
             for t, v in zip(target.elts, items):
-                self.assign(t, v, node)
+                self.assign(t.value if isinstance(t, ast.Starred) else t, v, node)
         elif isinstance(target, ast.Subscript):
-            self.assign_item(target, value, node)
+            if not self.assign_container_item(target, value, node):  # d[k] = v (containers.py)
+                self.assign_item(target, value, node)
         elif isinstance(target, ast.Attribute):
             raise self.error(node, "assignment to an attribute", "modules cannot be changed while running; "
                              "use a local variable")
@@ -121,6 +125,9 @@ class _Statements:
         branches = []
         for stmts in (s.body, s.orelse):
             branches.append(self._in_block(lambda stmts=stmts: self.block(stmts), node=s))
+        joined = self.join_raised(s, cond, branches, returns)  # a branch that raised (raising.py)
+        if joined is not None:
+            return joined
         (b_then, env_then, (ret_then, val_then)), (b_else, env_else, (ret_else, val_else)) = branches
         if returns:
             if not (ret_then and ret_else):  # lift_returns guarantees this
@@ -166,20 +173,21 @@ class _Statements:
             else:
                 aliases.setdefault(rep, []).append(n)
         names = reps
-        then_vals, else_vals = [env_then[n] for n in names], [env_else[n] for n in names]
-        hints = list(names)
+        # tuples, lists and dicts join item by item (containers.py)
+        then_vals, else_vals, hints, rebuild = self.join_parts(s, names, env_then, env_else, b_then, b_else)
+        n_named = len(then_vals)
         if result is not None:
             shape, leaves_then, leaves_else = result
             then_vals += leaves_then
             else_vals += leaves_else
             hints += [RESULT] * len(leaves_then)
         outs = self._region_if(s, cond, b_then, b_else, then_vals, else_vals, hints)
-        for name, value in zip(names, outs):
+        for name, value in zip(names, rebuild(outs[:n_named])):
             env[name] = value
             for a in aliases.get(name, ()):
                 env[a] = value
         if result is not None:
-            env[RESULT] = _unflatten(result[0], outs[len(names):])
+            env[RESULT] = _unflatten(result[0], outs[n_named:])
         return False, None
 
     def _join_result(self, s: ast.If, env: dict, then: tuple[Builder, dict], other: tuple[Builder, dict]) -> Any:
@@ -224,12 +232,14 @@ class _Statements:
         self.frame.env = dict(saved_env)
         self.builder = b
         self._block_depth += 1
+        saved_raised, self._raised = self._raised, False
         try:
             for name, t in own_inputs:
                 self.frame.env[name] = b.add_input(name, t)
             result = compile_body()
             env = self.frame.env
         finally:
+            self._raised = saved_raised
             self._block_depth -= 1
             self.builder = parent
             self.frame.env = saved_env

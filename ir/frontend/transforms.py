@@ -11,6 +11,9 @@
 * :func:`lower_jumps`: ``break``/``continue`` in a loop body become assignments to hidden flags,
   with the statements after a jump guarded by ``if not (flags)``.
 
+A ``raise`` ends a path like a ``return`` (:data:`EXITS`): what follows it is dead, and an
+``if`` whose branch raises joins only what the other branch leaves.
+
 Hidden names contain ``$`` so they can never collide with the user's names.
 """
 
@@ -20,12 +23,14 @@ import ast
 import copy
 
 __all__ = ["lift_returns", "lifting_copies", "lower_returns", "lower_jumps", "always_returns", "BREAK", "CONTINUE",
-           "RETURNED", "RESULT", "contains"]
+           "RETURNED", "RESULT", "EXITS", "contains"]
 
 BREAK = "break$"
 CONTINUE = "continue$"
 RETURNED = "returned$"
 RESULT = "result$"
+#: Statements that end a path: nothing after them runs.
+EXITS = (ast.Return, ast.Raise)
 
 
 def contains(stmts: list[ast.stmt], kinds: tuple[type, ...], *, into_loops: bool = False) -> bool:
@@ -46,9 +51,10 @@ def _at(node: ast.AST, like: ast.AST) -> ast.AST:
 
 
 def always_returns(stmts: list[ast.stmt]) -> bool:
-    """Whether every path through ``stmts`` ends in a ``return`` (loops aside: they may not return)."""
+    """Whether every path through ``stmts`` ends in a ``return`` or a ``raise`` (loops aside: they
+    may not return)."""
     for s in stmts:
-        if isinstance(s, ast.Return):
+        if isinstance(s, EXITS):
             return True
         if isinstance(s, ast.If) and always_returns(s.body) and always_returns(s.orelse):
             return True
@@ -67,9 +73,9 @@ def lifting_copies(stmts: list[ast.stmt], limit: int = 1) -> int:
     def walk(stmts: list[ast.stmt]) -> bool:  # False once the limit is reached
         nonlocal total
         for i, s in enumerate(stmts):
-            if isinstance(s, ast.Return):
+            if isinstance(s, EXITS):
                 return True
-            if isinstance(s, ast.If) and contains([s], (ast.Return,)):
+            if isinstance(s, ast.If) and contains([s], EXITS):
                 rest = stmts[i + 1:]
                 if rest and not always_returns(s.body) and not always_returns(s.orelse or []):
                     total += len(rest)
@@ -90,10 +96,10 @@ def lift_returns(stmts: list[ast.stmt]) -> list[ast.stmt]:
     """
     out: list[ast.stmt] = []
     for i, s in enumerate(stmts):
-        if isinstance(s, ast.Return):
+        if isinstance(s, EXITS):
             out.append(s)
-            return out  # anything after a return is dead
-        if isinstance(s, ast.If) and contains([s], (ast.Return,)):
+            return out  # anything after a return or a raise is dead
+        if isinstance(s, ast.If) and contains([s], EXITS):
             rest = stmts[i + 1:]
             new = copy.copy(s)
             new.body = lift_returns(s.body + rest)
@@ -119,6 +125,9 @@ def lower_returns(stmts: list[ast.stmt]) -> list[ast.stmt]:
             value = s.value if s.value is not None else _at(ast.Constant(None), s)
             out += [_assign(RESULT, value, s), _assign(RETURNED, _at(ast.Constant(True), s), s)]
             return out
+        if isinstance(s, ast.Raise):
+            out.append(s)
+            return out  # the rest is dead
         if isinstance(s, ast.If) and contains([s], (ast.Return,)):
             new = copy.copy(s)
             new.body = lower_returns(s.body)

@@ -18,7 +18,7 @@ import numpy as np
 from ..builder import Value
 from ..node import LITERAL_TYPES, Node, Slice, Use
 from ..ops import OpDef, normalize_call
-from ..types import Type, type_of
+from ..types import DictType, ListType, Type, type_of
 from .budget import bounded_static as _bounded_static
 
 _STATIC_NUMBERS = (bool, int, float, np.bool_, np.integer, np.floating)
@@ -41,7 +41,17 @@ def _is_literal(v: Any) -> bool:
 
 
 def _type(v: Any) -> Type:
+    if isinstance(v, (list, dict)):  # a static list or dict: the type of the value it becomes
+        from .containers import container_type
+
+        return container_type(v)
     return v.type if isinstance(v, Value) else type_of(v)
+
+
+def _holds_dict(v: Any) -> bool:
+    if isinstance(v, dict):
+        return True
+    return isinstance(v, (tuple, list)) and any(_holds_dict(x) for x in v)
 
 
 def _same_static(a: Any, b: Any) -> bool:
@@ -90,6 +100,8 @@ class _Values:
         return hit
 
     def materialize(self, v: Any, node: ast.AST | None = None) -> Value:
+        if isinstance(v, (list, dict)):  # a static list or dict becomes a run-time one (containers.py)
+            return self.container_value(v, node)
         return v if isinstance(v, Value) else self.constant(v, node)
 
     def _template(self, v: Any, refs: list[Value], node: ast.AST | None, materialize: bool = False) -> Any:
@@ -100,8 +112,12 @@ class _Values:
                     return Use(i)
             refs.append(v)
             return Use(len(refs) - 1)
+        if materialize and isinstance(v, (list, dict)):  # a list or dict the program returns
+            return self._template(self.container_value(v, node), refs, node)
         if isinstance(v, (tuple, list)):
             return tuple(self._template(x, refs, node, materialize) for x in v)
+        if isinstance(v, dict):  # its values (what results read: writebacks)
+            return tuple(self._template(x, refs, node, materialize) for x in v.values())
         if isinstance(v, slice):
             return Slice(*(self._template(x, refs, node, materialize) for x in (v.start, v.stop, v.step)))
         if isinstance(v, (np.ndarray, np.generic)):
@@ -117,6 +133,8 @@ class _Values:
         self.budget.spend_nodes(1, node)
         if op.multi_output:
             self.budget.check_outputs(args, node)
+        if _holds_dict(args) or _holds_dict(tuple(kwargs.values())):
+            raise self.error(node, f"a dict passed to {op.spelling}()", "pass its values: list(d.values())")
         refs: list[Value] = []
         targs = tuple(self._template(a, refs, node) for a in args)
         tkwargs = {k: self._template(v, refs, node) for k, v in kwargs.items()}
@@ -128,6 +146,9 @@ class _Values:
             outs = self.builder.emit(op, pos, kws, refs, scope=self.frame.source.scope, loc=self.loc(node),
                                      hints=hints)
         except (TypeError, ValueError, IndexError) as exc:
+            if any(isinstance(r.type, (ListType, DictType)) for r in refs):
+                raise self.error(node, f"{op.spelling}() of a list or dict built when the program runs ({exc})",
+                                 "np.stack or np.concatenate a list first, or index it") from None
             raise self.error(node, f"{op.name}: {exc}") from None
         return tuple(outs) if op.multi_output else outs[0]
 

@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     calls,
+    checks,
     control,
     creation,
     elementwise,
@@ -9,6 +10,7 @@ from . import (  # noqa: F401
     index,
     linalg,
     linalg_fns,
+    lists,
     movement,
     nn,
     padding,

@@ -52,6 +52,7 @@ class OpKind(enum.Enum):
     NN = "nn"
     CONTROL = "control"  # if, loop: nodes that own sub-graphs (blocks)
     CALL = "call"  # calls of methods that stay Python (@tracer.ignore) or are stubs (@tracer.unused)
+    CONTAINER = "container"  # lists and dicts whose length or keys are known only when the program runs
 
 
 @dataclass(frozen=True, slots=True)

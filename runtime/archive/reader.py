@@ -44,7 +44,7 @@ from .format import (
 )
 from .validate import expect, ident, pairs, read_meta, supported_version, tensor_table, validate
 
-__all__ = ["load", "load_bytes", "inspect", "ArchiveInfo", "supported_version"]
+__all__ = ["load", "load_bytes", "inspect", "ArchiveInfo", "supported_version", "state_types_of", "input_types_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,13 +127,21 @@ class _Loader:
                 elif isinstance(v, dict) and set(v) == {"tensors", "list"}:
                     arrays = [self.tensor(t, where) for t in expect(v["tensors"], list, where)]
                     items.append(arrays if v["list"] is True else tuple(arrays))
+                elif isinstance(v, dict) and set(v) == {"keys", "tensors"}:  # a dict of arrays
+                    keys = [decode_value(k, where) for k in expect(v["keys"], list, where)]
+                    arrays = [self.tensor(t, where) for t in expect(v["tensors"], list, where)]
+                    if len(keys) != len(arrays) or len(set(keys)) != len(keys) or not all(
+                            isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys):
+                        raise fail(f"archive metadata {where}: a dict input needs distinct str/int keys, one "
+                                   "per tensor")
+                    items.append(dict(zip(keys, arrays)))
                 else:
                     items.append(decode_value(v, where))
             out[method] = tuple(items)
         return out
 
 
-def _state_types(sm: ScriptModule, training_flags: bool) -> dict[str, Any]:
+def state_types_of(sm: ScriptModule, training_flags: bool) -> dict[str, Any]:
     """Types of every parameter and buffer (non-persistent ones and shared arrays included), and
     of each module's ``training`` flag when the archive's programs read them."""
     state = [*sm._named("_parameters"), *sm._named("_buffers")]
@@ -143,7 +151,7 @@ def _state_types(sm: ScriptModule, training_flags: bool) -> dict[str, Any]:
     return types
 
 
-def _input_types(methods_meta: Any, where: str) -> dict[str, list[Any]]:
+def input_types_of(methods_meta: Any, where: str) -> dict[str, list[Any]]:
     input_types: dict[str, list[Any]] = {}
     for name, m in expect(methods_meta, dict, where).items():
         ident(name, where)
@@ -160,14 +168,14 @@ def _parse_methods(ar: Archive, entry: str, sm: ScriptModule, methods_meta: dict
                    constants: dict[str, Any], unused: list[str], saved_ops: dict[str, int],
                    training_flags: bool = False) -> bool:
     """Compile program text ``entry`` into ``sm``'s methods; returns whether an upgrader changed one."""
-    input_types = _input_types(methods_meta, where)
+    input_types = input_types_of(methods_meta, where)
     try:
         code = ar.read(entry, MAX_CODE_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise fail(f"{ar.where}: the program text {entry} is not UTF-8", exc) from None
     host_constants = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in constants.items()}
     try:
-        graphs = parse_program(code, _state_types(sm, training_flags), host_constants, input_types,
+        graphs = parse_program(code, state_types_of(sm, training_flags), host_constants, input_types,
                                filename=ar.name(entry), unused=unused)
     except ScriptError as exc:
         raise fail(f"{ar.where}: the program text {entry} is not a valid program: {exc}", exc) from None

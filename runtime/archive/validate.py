@@ -29,7 +29,8 @@ from .format import (
     fail,
 )
 
-__all__ = ["expect", "ident", "pairs", "read_meta", "supported_version", "tensor_table", "validate"]
+__all__ = ["check_json", "expect", "ident", "json_values", "pairs", "read_meta", "supported_version", "tensor_table",
+           "validate"]
 
 
 def supported_version() -> int:
@@ -78,9 +79,15 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
-def _check_json(raw: bytes, entry: str) -> None:
+def json_values(raw: bytes) -> int:
+    """How many values JSON ``raw`` holds, as the limit MAX_META_ELEMENTS counts them (on the
+    bytes, before parsing: brackets, commas and colons, in strings too)."""
+    return raw.count(b"[") + raw.count(b"{") + raw.count(b",") + raw.count(b":")
+
+
+def check_json(raw: bytes, entry: str) -> None:
     """Refuse JSON with too many values or too deep a nesting, before parsing it."""
-    values = raw.count(b"[") + raw.count(b"{") + raw.count(b",") + raw.count(b":")
+    values = json_values(raw)
     if values > MAX_META_ELEMENTS:
         raise fail(f"{entry} holds about {values:,} JSON values, more than the limit MAX_META_ELEMENTS="
                    f"{MAX_META_ELEMENTS:,}")
@@ -102,7 +109,7 @@ def read_meta(ar: Archive) -> tuple[int, dict[str, Any]]:
                    "upgrade numpy-tracer to load it")
     try:
         raw = ar.read("meta.json", MAX_META_BYTES)
-        _check_json(raw, ar.name("meta.json"))
+        check_json(raw, ar.name("meta.json"))
         meta = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
     except SerializationError:
         raise
@@ -222,6 +229,14 @@ def validate(ar: Archive, meta: dict[str, Any]) -> list[tuple[np.dtype, tuple[in
                 for t in expect(v["tensors"], list, where):
                     tid(t, where)
                 expect(v["list"], bool, where)
+            elif isinstance(v, dict) and set(v) == {"keys", "tensors"}:  # a dict of arrays
+                keys = [decode_value(k, where) for k in expect(v["keys"], list, where)]
+                tids = expect(v["tensors"], list, where)
+                for t in tids:
+                    tid(t, where)
+                if len(keys) != len(tids) or len(set(keys)) != len(keys) or not all(
+                        isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys):
+                    raise fail(f"archive metadata {where}: a dict input needs distinct str/int keys, one per tensor")
             else:
                 decode_value(v, where)
     for method, types in expect(meta.get("input_types", {}), dict, "input_types").items():

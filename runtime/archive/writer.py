@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -19,6 +20,8 @@ import struct
 import tempfile
 import time
 import zipfile
+import zlib
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -35,15 +38,19 @@ from .format import (
     CODE_ENTRY,
     DATA_DIR,
     EXTRA_DIR,
+    MAX_INFLATE_RATIO,
     MAX_NAME,
     META_ENTRY,
     MODULE_CODE_DIR,
+    RATIO_FREE,
+    ROOT,
     VERSION_ENTRY,
     archive_version,
     encode_value,
 )
+from .limits import Code, check_loadable
 
-__all__ = ["save", "save_bytes", "check_extra_name", "program_ops"]
+__all__ = ["save", "save_bytes", "check_extra_name", "program_ops", "prepare", "write_prepared", "Prepared"]
 
 _DATE = (1980, 1, 1, 0, 0, 0)
 _PAD_ID = 0x7061  # a private extra-field id holding alignment padding
@@ -55,15 +62,19 @@ def check_extra_name(name: Any) -> str:
         raise SerializationError(f"extra file names must be non-empty strings, got {name!r}")
     parts = name.split("/")
     bad = (
-        len(name) > MAX_NAME or name.startswith("/") or "\\" in name or "\x00" in name or ":" in parts[0]
+        len(name) > MAX_NAME or name.startswith("/") or "\\" in name or _CONTROL.search(name) or ":" in parts[0]
         or any(p in ("", ".", "..") for p in parts)
     )
     if bad:
         raise SerializationError(
-            f"extra file name {name!r} is not allowed: use a relative path without '..', '.', empty parts, "
-            "backslashes, drive letters or a leading '/'"
+            f"extra file name {name!r} is not allowed: use a relative path of at most {MAX_NAME} characters without "
+            "'..', '.', empty parts, backslashes, control characters, drive letters or a leading '/'"
         )
     return name
+
+
+#: Characters the reader refuses in entry names (container.py).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def program_ops(graphs: dict[str, Graph]) -> dict[str, int]:
@@ -205,6 +216,8 @@ def _input_meta(value: Any, tensors: _Tensors) -> Any:
         return {"tensor": tensors.add(np.asarray(value))}
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, np.ndarray) for v in value):
         return {"tensors": [tensors.add(v) for v in value], "list": isinstance(value, list)}
+    if isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):  # dict[str, np.ndarray]
+        return {"keys": [encode_value(k) for k in value], "tensors": [tensors.add(v) for v in value.values()]}
     return encode_value(value)
 
 
@@ -253,9 +266,23 @@ def _info(name: str) -> zipfile.ZipInfo:
 
 
 def _write_small(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Write a deflated entry, or a stored one where deflating would pass the reader's limit on the
+    inflate ratio (MAX_INFLATE_RATIO: a large run of one byte deflates about 1000:1)."""
     info = _info(name)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+    kind = zipfile.ZIP_STORED if _too_compressible(data) else zipfile.ZIP_DEFLATED
+    info.compress_type = kind
+    zf.writestr(info, data, compress_type=kind, compresslevel=6)
+
+
+def _too_compressible(data: bytes) -> bool:
+    if len(data) <= RATIO_FREE:  # the reader checks the ratio past this many bytes only
+        return False
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)  # what zipfile does at compresslevel 6
+    size = 0
+    for i in range(0, len(data), 16 * 2**20):
+        size += len(deflate.compress(data[i:i + 16 * 2**20]))
+    size += len(deflate.flush())
+    return len(data) > MAX_INFLATE_RATIO * max(1, size)
 
 
 def _write_aligned(zf: zipfile.ZipFile, fp: BinaryIO, name: str, array: np.ndarray) -> None:
@@ -272,8 +299,21 @@ def _write_aligned(zf: zipfile.ZipFile, fp: BinaryIO, name: str, array: np.ndarr
             out.write(data[i:i + step])
 
 
-def write_archive(fp: BinaryIO, sm: ScriptModule, extra_files: dict[str, Any] | None) -> None:
-    """Write the archive of ``sm`` to the seekable binary file ``fp``."""
+@dataclass
+class Prepared:
+    """An archive's contents, checked to load (:mod:`.limits`), before anything is written."""
+
+    version: int
+    meta: bytes
+    code: str
+    codes: dict[str, str]  # submodule path -> its methods' program text
+    arrays: list[np.ndarray]
+    extra: dict[str, bytes]
+
+
+def prepare(sm: ScriptModule, extra_files: dict[str, Any] | None) -> Prepared:
+    """Build and check everything ``sm``'s archive holds; a SerializationError if ``load`` would
+    refuse any of it (``docs/ARCHIVE.md``, "Budgets")."""
     extra: dict[str, bytes] = {}
     for name, value in (extra_files or {}).items():
         check_extra_name(name)
@@ -287,16 +327,54 @@ def write_archive(fp: BinaryIO, sm: ScriptModule, extra_files: dict[str, Any] | 
     codes: dict[str, str] = {}
     meta = _meta(sm, tensors, sorted(extra), codes)
     code = "\n".join(print_code(g) for g in sm.graphs.values())
+    try:
+        meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii")
+    except (ValueError, RecursionError) as exc:  # an int too long for JSON, a value nested too deeply
+        raise SerializationError(f"cannot save: a constant attribute or stored input cannot be written as JSON ({exc})"
+                                 ) from None
+    names = [VERSION_ENTRY, META_ENTRY, CODE_ENTRY, *(f"{MODULE_CODE_DIR}{p}.py" for p in codes),
+             *(f"{DATA_DIR}{tid}" for tid in range(len(tensors.arrays))), *(EXTRA_DIR + n for n in extra)]
+    total = sum(a.nbytes for a in tensors.arrays) + 1
+    check_loadable(sm, meta, meta_bytes, _codes(sm, meta, code, codes), extra, names, total)
+    return Prepared(meta["version"], meta_bytes, code, codes, tensors.arrays, extra)
+
+
+def _codes(sm: ScriptModule, meta: dict[str, Any], code: str, codes: dict[str, str]) -> list[Code]:
+    """Each program text with what ``load`` compiles it with (the reader's own derivations)."""
+    from .reader import state_types_of
+
+    flags = meta.get("training_flags") is True
+    out = [Code(CODE_ENTRY[len(ROOT) + 1:], code, meta["methods"], _program_tensors(sm.graphs),
+                meta["unused_methods"], state_types_of(sm, flags), "the module's methods")]
+    modules = dict(sm.named_modules())
+    for path, text in codes.items():
+        node = meta["module"]
+        for part in path.split("."):
+            node = dict(node["children"])[part]
+        child = modules[path]
+        out.append(Code(f"{MODULE_CODE_DIR[len(ROOT) + 1:]}{path}.py", text, node["methods"],
+                        _program_tensors(dict(child.__dict__["_methods"])), node.get("unused_methods", []),
+                        state_types_of(child, flags), f"submodule {path!r}'s methods"))
+    return out
+
+
+def write_archive(fp: BinaryIO, sm: ScriptModule, extra_files: dict[str, Any] | None) -> None:
+    """Write the archive of ``sm`` to the seekable binary file ``fp``."""
+    write_prepared(fp, prepare(sm, extra_files))
+
+
+def write_prepared(fp: BinaryIO, p: Prepared) -> None:
+    """Write checked contents (:func:`prepare`) to the seekable binary file ``fp``."""
     with zipfile.ZipFile(fp, mode="w", allowZip64=True) as zf:
-        _write_small(zf, VERSION_ENTRY, f"{meta['version']}\n".encode("ascii"))
-        _write_small(zf, META_ENTRY, json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii"))
-        _write_small(zf, CODE_ENTRY, code.encode("utf-8"))
-        for path, text in codes.items():  # submodules' own methods, in module order
+        _write_small(zf, VERSION_ENTRY, f"{p.version}\n".encode("ascii"))
+        _write_small(zf, META_ENTRY, p.meta)
+        _write_small(zf, CODE_ENTRY, p.code.encode("utf-8"))
+        for path, text in p.codes.items():  # submodules' own methods, in module order
             _write_small(zf, f"{MODULE_CODE_DIR}{path}.py", text.encode("utf-8"))
-        for tid, array in enumerate(tensors.arrays):
+        for tid, array in enumerate(p.arrays):
             _write_aligned(zf, fp, f"{DATA_DIR}{tid}", array)
-        for name in sorted(extra):
-            _write_small(zf, EXTRA_DIR + name, extra[name])
+        for name in sorted(p.extra):
+            _write_small(zf, EXTRA_DIR + name, p.extra[name])
 
 
 def save(sm: Any, f: Any, _extra_files: dict[str, Any] | None = None) -> None:
@@ -311,8 +389,9 @@ def save(sm: Any, f: Any, _extra_files: dict[str, Any] | None = None) -> None:
         return
     if not (hasattr(f, "write") and hasattr(f, "flush")):
         raise TypeError(f"f must be a path or a binary file object with write() and flush(), got {type(f).__name__}")
+    prepared = prepare(sm, _extra_files)  # checked before anything is written
     with tempfile.TemporaryFile() as tmp:
-        write_archive(tmp, sm, _extra_files)
+        write_prepared(tmp, prepared)
         tmp.seek(0)
         shutil.copyfileobj(tmp, f, 16 * 2**20)
     f.flush()
@@ -375,11 +454,12 @@ def _save_path(sm: ScriptModule, path: str, extra: dict[str, Any] | None) -> Non
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: folder {folder!r} does not exist")
+    prepared = prepare(sm, extra)  # checked before any file is created
     _remove_stale_temporaries(folder)
     fd, tmp = _create_temporary(folder)
     try:
         with os.fdopen(fd, "w+b") as fp:
-            write_archive(fp, sm, extra)
+            write_prepared(fp, prepared)
             fp.flush()
             os.fsync(fp.fileno())
         os.replace(tmp, path)
@@ -393,6 +473,7 @@ def _save_path(sm: ScriptModule, path: str, extra: dict[str, Any] | None) -> Non
 
 def save_bytes(sm: ScriptModule, extra: dict[str, Any] | None = None) -> bytes:
     """The archive of ``sm`` as bytes (what pickling a ScriptModule carries)."""
+    prepared = prepare(sm, extra)
     buf = io.BytesIO()
-    write_archive(buf, sm, extra)
+    write_prepared(buf, prepared)
     return buf.getvalue()
