@@ -1,10 +1,16 @@
-"""The program graph: a thin, documented wrapper over ``networkx.MultiDiGraph``.
+"""The program graph: a thin, documented wrapper over networkx's multigraph layout.
 
 Nodes are operations (integer ids; the payload is a frozen :class:`~ir.node.Node` under the
 ``"node"`` key); edges are values flowing from the producer to the consumer.  An edge carries
 ``arg`` (which :class:`~ir.node.Use` placeholder of the consumer it fills) and ``out`` (which
 output of the producer it reads).  Every graph has ``input`` nodes, ``param``/``constant`` nodes,
 and exactly one ``output`` node.
+
+The graph keeps its nodes and edges in the dicts of a ``networkx.MultiDiGraph`` (node -> attribute
+dict; successor and predecessor dicts of ``{neighbour: {key: edge data}}``) and updates them as
+networkx's own methods do.  :attr:`Graph.nx` is a ``networkx.MultiDiGraph`` over those very dicts,
+made on first use: what is changed through either is seen by both, and a program that never asks
+for it (loading and running a saved model) never imports networkx.
 
 Graphs are mutated only while they are being built; passes copy (:meth:`Graph.copy`) and return
 the new graph.
@@ -14,21 +20,33 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from .node import Node, Use, iter_uses, map_template
+from .toposort import lexicographical_topological_sort, partial_order
+
+if TYPE_CHECKING:
+    import networkx
 
 __all__ = ["Graph", "ValueRef", "structurally_equal"]
 
 #: A value in the graph: (producer node id, output index).
 ValueRef = tuple[int, int]
 
+#: ``{neighbour: {edge key: edge data}}``, networkx's adjacency of one node in a multigraph.
+_Adjacency = dict[int, dict[int, dict[str, Any]]]
+
+
+def _nx_error(message: str) -> Exception:
+    import networkx as nx  # only on this failure path: the error networkx raises
+
+    return nx.NetworkXError(message)
+
 
 class Graph:
-    """A typed dataflow program over ``networkx.MultiDiGraph``.
+    """A typed dataflow program (a ``networkx.MultiDiGraph``, see :attr:`nx`).
 
     Parameters
     ----------
@@ -44,14 +62,61 @@ class Graph:
     >>> out = g.add(Node("output", (Use(0),)), [(y, 0)])
     >>> [g.node(n).op for n in g.order()]
     ['input', 'neg', 'output']
+    >>> g.nx.number_of_edges(), sorted(g.nx.successors(x))
+    (2, [1])
     """
 
     def __init__(self, name: str = "forward") -> None:
         self.name = name
-        self._g = nx.MultiDiGraph()
+        self._node: dict[int, dict[str, Any]] = {}
+        self._succ: dict[int, _Adjacency] = {}
+        self._pred: dict[int, _Adjacency] = {}
+        self._attrs: dict[str, Any] = {}  # the networkx graph's ``graph`` attribute dict
+        self._nx: networkx.MultiDiGraph | None = None
         self.tensors: dict[str, np.ndarray] = {}
         self._next = 0
         self._order: list[int] | None = None
+
+    # -- storage: networkx's add_node / add_edge / remove_edge / remove_node on our dicts ----------
+    def _changed(self) -> None:
+        self._order = None
+        if self._nx is not None and getattr(self._nx, "__networkx_cache__", None):
+            self._nx.__networkx_cache__.clear()
+
+    def _add_node(self, nid: int, node: Node) -> None:
+        if nid in self._succ:
+            self._node[nid]["node"] = node
+            return
+        self._succ[nid] = {}
+        self._pred[nid] = {}
+        self._node[nid] = {"node": node}
+
+    def _add_edge(self, u: int, v: int, key: int | None = None, **data: Any) -> None:
+        for n in (u, v):
+            if n not in self._succ:
+                self._succ[n] = {}
+                self._pred[n] = {}
+                self._node[n] = {}
+        keydict = self._succ[u].get(v)
+        if key is None:
+            key = 0
+            if keydict is not None:
+                key = len(keydict)
+                while key in keydict:
+                    key += 1
+        if keydict is not None:
+            keydict.setdefault(key, {}).update(data)
+        else:
+            keydict = {key: dict(data)}
+            self._succ[u][v] = keydict
+            self._pred[v][u] = keydict
+
+    def _remove_edge(self, u: int, v: int, key: int) -> None:
+        keydict = self._succ[u][v]
+        del keydict[key]
+        if not keydict:
+            del self._succ[u][v]
+            del self._pred[v][u]
 
     # -- construction ---------------------------------------------------------------------------
     def add(self, node: Node, inputs: Iterable[ValueRef] = ()) -> int:
@@ -59,35 +124,45 @@ class Graph:
         inputs = list(inputs)
         nid = self._next
         self._next += 1
-        self._g.add_node(nid, node=node)
+        self._add_node(nid, node)
         for k, (src, out) in enumerate(inputs):
-            if src not in self._g:
+            if src not in self._succ:
                 raise KeyError(f"input {k} of {node.op} refers to missing node {src}")
-            self._g.add_edge(src, nid, arg=k, out=out)
-        self._order = None
+            self._add_edge(src, nid, arg=k, out=out)
+        self._changed()
         return nid
 
     def set_node(self, nid: int, node: Node) -> None:
         """Replace the payload of ``nid`` (its inputs stay)."""
-        self._g.nodes[nid]["node"] = node
+        self._node[nid]["node"] = node
 
     def remove(self, nid: int) -> None:
-        self._g.remove_node(nid)
-        self._order = None
+        try:
+            succ = self._succ[nid]
+            del self._node[nid]
+        except KeyError as err:
+            raise _nx_error(f"The node {nid} is not in the digraph.") from err
+        for v in succ:
+            del self._pred[v][nid]
+        del self._succ[nid]
+        for u in self._pred[nid]:
+            del self._succ[u][nid]
+        del self._pred[nid]
+        self._changed()
 
     def replace_uses(self, old: ValueRef, new: ValueRef) -> None:
         """Make every consumer of value ``old`` read ``new`` instead."""
         src, out = old
         moved = [
-            (v, data) for _, v, data in self._g.out_edges(src, data=True) if data["out"] == out
+            (v, data) for v, keydict in self._succ[src].items() for data in keydict.values() if data["out"] == out
         ]
         for v, data in moved:
-            for key, d in list(self._g.get_edge_data(src, v).items()):
+            for key, d in list(self._succ[src][v].items()):
                 if d is data:
-                    self._g.remove_edge(src, v, key)
+                    self._remove_edge(src, v, key)
                     break
-            self._g.add_edge(new[0], v, arg=data["arg"], out=new[1])
-        self._order = None
+            self._add_edge(new[0], v, arg=data["arg"], out=new[1])
+        self._changed()
 
     def merge_duplicate_inputs(self, nid: int) -> None:
         """Give each distinct value ``nid`` reads one placeholder, as the builder does (after
@@ -102,46 +177,102 @@ class Graph:
         fn = lambda u: Use(remap[u.index])  # noqa: E731
         self.set_node(nid, dataclasses.replace(
             node, args=map_template(node.args, fn), kwargs=tuple((k, map_template(v, fn)) for k, v in node.kwargs)))
-        for u, _, key in list(self._g.in_edges(nid, keys=True)):
-            self._g.remove_edge(u, nid, key)
+        for u, keydict in list(self._pred[nid].items()):
+            for key in list(keydict):
+                self._remove_edge(u, nid, key)
         for k, (src, out) in enumerate(first):
-            self._g.add_edge(src, nid, arg=k, out=out)
-        self._order = None
+            self._add_edge(src, nid, arg=k, out=out)
+        self._changed()
 
     def copy(self) -> Graph:
         g = Graph(self.name)
-        g._g = self._g.copy()
+        g._attrs.update(self._attrs)
+        for n, d in self._node.items():  # as networkx's copy: nodes, then edges with their keys
+            g._succ[n] = {}
+            g._pred[n] = {}
+            g._node[n] = dict(d)
+        for u, nbrs in self._succ.items():
+            for v, keydict in nbrs.items():
+                for key, data in keydict.items():
+                    g._add_edge(u, v, key, **data)
         g.tensors = dict(self.tensors)
         g._next = self._next
         return g
 
     # -- queries --------------------------------------------------------------------------------
     @property
-    def nx(self) -> nx.MultiDiGraph:
-        """The underlying ``networkx.MultiDiGraph`` (nodes: operations; edges: values)."""
-        return self._g
+    def nx(self) -> networkx.MultiDiGraph:
+        """The ``networkx.MultiDiGraph`` over this graph's own dicts (nodes: operations; edges:
+        values); made, and networkx imported, on first use."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            g.graph = self._attrs
+            g._node = self._node
+            g._succ = g._adj = self._succ
+            g._pred = self._pred
+            self._nx = g
+        return self._nx
 
     def node(self, nid: int) -> Node:
-        return self._g.nodes[nid]["node"]
+        return self._node[nid]["node"]
+
+    def payload(self, nid: int) -> Any:
+        """The ``"node"`` attribute of ``nid``, ``None`` when it has none (a node added through
+        :attr:`nx` without one)."""
+        return self._node[nid].get("node")
+
+    def node_ids(self) -> list[int]:
+        """Every node id, in the order the nodes were added (networkx's node order)."""
+        return list(self._node)
 
     def __contains__(self, nid: int) -> bool:
-        return nid in self._g
+        return nid in self._node
 
     def __len__(self) -> int:
-        return self._g.number_of_nodes()
+        return len(self._node)
 
     def inputs(self, nid: int) -> list[ValueRef]:
         """The values read by ``nid``, ordered by placeholder index."""
-        edges = sorted((d["arg"], u, d["out"]) for u, _, d in self._g.in_edges(nid, data=True))
+        edges = sorted((d["arg"], u, d["out"]) for u, keydict in self._pred[nid].items() for d in keydict.values())
         return [(u, out) for _, u, out in edges]
 
+    def in_edges(self, nid: int) -> list[tuple[int, int, int]]:
+        """``(producer, arg, out)`` for every edge into ``nid``, in networkx's ``in_edges`` order."""
+        return [(u, d["arg"], d["out"]) for u, keydict in self._pred[nid].items() for d in keydict.values()]
+
     def users(self, nid: int) -> set[int]:
-        return set(self._g.successors(nid))
+        return set(self._succ[nid])
+
+    def producers(self, nid: int) -> set[int]:
+        """The nodes ``nid`` reads from."""
+        return set(self._pred[nid])
+
+    def ancestors(self, nid: int) -> set[int]:
+        """Every node ``nid`` depends on, directly or not (``nid`` itself excluded)."""
+        seen: set[int] = set()
+        stack = [nid]
+        while stack:
+            for u in self._pred[stack.pop()]:
+                if u not in seen:
+                    seen.add(u)
+                    stack.append(u)
+        seen.discard(nid)
+        return seen
+
+    def is_acyclic(self) -> bool:
+        """Whether the graph is a DAG (no value feeds, directly or not, its own producer)."""
+        order = partial_order(self._succ)
+        if len(order) != len(self._succ):
+            return False
+        self._order = order
+        return True
 
     def order(self) -> list[int]:
         """Node ids in a deterministic topological order (cached)."""
         if self._order is None:
-            self._order = list(nx.lexicographical_topological_sort(self._g))
+            self._order = lexicographical_topological_sort(self._succ)
         return list(self._order)
 
     def nodes(self) -> Iterator[tuple[int, Node]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from .errors import VerificationError
 from .graph import Graph
 from .node import Node, Use, iter_uses
@@ -18,10 +16,10 @@ def _window(g: Graph, nid: int, radius: int = 2) -> str:
     near = {nid}
     frontier = {nid}
     for _ in range(radius):
-        frontier = {m for n in frontier for m in (*g.nx.predecessors(n), *g.nx.successors(n))} - near
+        frontier = {m for n in frontier for m in (*g.producers(n), *g.users(n))} - near
         near |= frontier
     lines = []
-    for n in g.order() if nx.is_directed_acyclic_graph(g.nx) else sorted(g.nx.nodes):
+    for n in g.order() if g.is_acyclic() else sorted(g.node_ids()):
         if n in near:
             node = g.node(n)
             mark = ">>" if n == nid else "  "
@@ -69,27 +67,29 @@ def verify(graph: Graph) -> Graph:
     edge reads an existing output of its producer; types are types; there is one ``output`` node,
     inputs are numbered ``0..k-1``; constants refer to existing tensors.
     """
-    g = graph.nx
-    if not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
+    if not graph.is_acyclic():
+        import networkx as nx  # only to name the cycle
+
+        cycle = nx.find_cycle(graph.nx)
         _fail(graph, cycle[0][0], f"the graph has a cycle through nodes {[e[0] for e in cycle]}")
     outputs = []
     input_indices = []
-    for nid in g.nodes:
-        node = g.nodes[nid].get("node")
+    for nid in graph.node_ids():
+        node = graph.payload(nid)
         if not isinstance(node, Node):
             raise VerificationError(f"graph {graph.name!r}, node %{nid}: no Node payload")
         if not has_op(node.op):
             _fail(graph, nid, f"unknown op {node.op!r}")
         op = get_op(node.op)
         uses = [u.index for u in iter_uses((node.args, node.kwargs))]
-        edges = sorted(d["arg"] for _, _, d in g.in_edges(nid, data=True))
+        in_edges = graph.in_edges(nid)
+        edges = sorted(arg for _, arg, _ in in_edges)
         if sorted(set(uses)) != list(range(len(edges))) or edges != list(range(len(edges))):
             _fail(graph, nid, f"placeholders {sorted(set(uses))} do not match input edges {edges}")
-        for u, _, d in g.in_edges(nid, data=True):
-            producer = g.nodes[u]["node"]
-            if not 0 <= d["out"] < max(1, producer.num_outputs):
-                _fail(graph, nid, f"reads output {d['out']} of %{u} ({producer.op}), which has {producer.num_outputs}")
+        for u, _, out in in_edges:
+            producer = graph.node(u)
+            if not 0 <= out < max(1, producer.num_outputs):
+                _fail(graph, nid, f"reads output {out} of %{u} ({producer.op}), which has {producer.num_outputs}")
             if producer.op == "output":
                 _fail(graph, nid, "reads the output node")
         for t in node.types:
@@ -116,7 +116,7 @@ def verify(graph: Graph) -> Graph:
             _fail(graph, nid, f"{node.op} is not a control-flow op but has blocks")
     if len(outputs) != 1:
         raise VerificationError(f"graph {graph.name!r} has {len(outputs)} output nodes, expected 1")
-    if g.out_degree(outputs[0]):
+    if graph.users(outputs[0]):
         _fail(graph, outputs[0], "the output node has consumers")
     if sorted(input_indices) != list(range(len(input_indices))):
         raise VerificationError(f"graph {graph.name!r}: input indices {sorted(input_indices)} are not 0..n-1")

@@ -10,7 +10,9 @@ Dropout draws its masks from :data:`GENERATOR`, the one random generator of the 
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -21,13 +23,32 @@ from .registry import OpKind, defop
 
 NN = OpKind.NN
 
-#: The random generator behind ``dropout`` and ``tracer.nn.init`` (reseed with :func:`reseed`).
-GENERATOR = np.random.Generator(np.random.PCG64(0))
+#: The random generator behind ``dropout`` and ``tracer.nn.init`` (reseed with :func:`reseed`):
+#: ``GENERATOR`` (an ``np.random.Generator``), made on first use by :func:`generator`, since
+#: importing ``numpy.random`` takes a quarter of ``import tracer`` and loading a model needs none.
+_GENERATOR_LOCK = threading.Lock()
+
+
+def generator() -> np.random.Generator:
+    """:data:`GENERATOR`, the package's one random generator (seeded with 0 when first made)."""
+    g = globals().get("GENERATOR")
+    if g is None:
+        with _GENERATOR_LOCK:
+            g = globals().get("GENERATOR")
+            if g is None:
+                g = globals()["GENERATOR"] = np.random.Generator(np.random.PCG64(0))
+    return g
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: ``GENERATOR`` is made on first use
+    if name == "GENERATOR":
+        return generator()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def reseed(seed: int) -> None:
     """Reset :data:`GENERATOR` to the stream of ``seed`` (the object itself is kept)."""
-    GENERATOR.bit_generator.state = np.random.PCG64(seed).state
+    generator().bit_generator.state = np.random.PCG64(seed).state
 
 
 # -- erf ------------------------------------------------------------------------------------------
@@ -39,7 +60,7 @@ def reseed(seed: int) -> None:
 #     erfc(x) = exp(-x^2)/sqrt(pi) * 2x / (2x^2+1 - 1*2/(2x^2+5 - 3*4/(2x^2+9 - ...)))
 # with 30 levels, and erf(x) = 1 for |x| >= 6 (erfc(6) < 2**-55).  Absolute error below 1e-15.
 # The float32 path evaluates in float64 a degree-12 Chebyshev economisation of erf(x)/x in x^2 on
-# |x| < 2 (fitted at import to the series above) and a 12-level fraction beyond: error < 1e-11,
+# |x| < 2 (fitted on first use to the series above) and a 12-level fraction beyond: error < 1e-11,
 # far below float32's resolution, for a third of the cost.
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -100,7 +121,12 @@ def _economized(end: float, degree: int) -> np.ndarray:
 
 
 _F32_END = 2.0
-_F32_POLY = _economized(_F32_END, 12)
+
+
+@functools.cache
+def _f32_poly() -> np.ndarray:
+    """The float32 path's coefficients, fitted on first use (not at import)."""
+    return _economized(_F32_END, 12)
 
 
 def _erfc_fraction(v: np.ndarray, levels: int) -> np.ndarray:
@@ -124,7 +150,7 @@ def _erf_abs(a: np.ndarray, precise: bool) -> np.ndarray:
     else:
         z *= 2.0 / (end * end)
         z -= 1.0
-        out = _horner(_F32_POLY, z)
+        out = _horner(_f32_poly(), z)
     out *= lo
     tail = a >= end
     if tail.any():
@@ -539,5 +565,5 @@ def dropout(x, p, training=True):
         return x
     if p == 1:
         return np.zeros_like(x)
-    keep = GENERATOR.random(x.shape) >= p
+    keep = generator().random(x.shape) >= p
     return x * keep * (1.0 / (1.0 - p))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from ..graph import Graph
 from ..ops import get_op
 from .blocks import map_blocks
@@ -20,7 +18,7 @@ def dce(graph: Graph) -> Graph:
     """
     g = map_blocks(graph.copy(), dce)
     roots = [g.output_node] + [nid for nid, node in g.nodes() if not get_op(node.op).pure]  # guards, calls
-    live = set(roots).union(*(nx.ancestors(g.nx, r) for r in roots))
+    live = set(roots).union(*(g.ancestors(r) for r in roots))
     for nid, node in list(g.nodes()):
         if nid in live or node.op == "input" or not get_op(node.op).pure:
             continue

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ir.ops.nn import GENERATOR, reseed
+from ir.ops.nn import generator as _generator
+from ir.ops.nn import reseed
 
 __all__ = [
     "calculate_fan_in_and_fan_out",
@@ -40,8 +41,15 @@ __all__ = [
     "zeros_",
 ]
 
-#: The package's random generator (parameter initialisation and dropout masks).
-generator: np.random.Generator = GENERATOR
+#: The package's random generator (parameter initialisation and dropout masks), an
+#: ``np.random.Generator`` made on first use (``import tracer`` does not import ``numpy.random``).
+generator: np.random.Generator
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: ``generator`` is ``ir.ops.nn.GENERATOR``, made on first use
+    if name == "generator":
+        return _generator()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def manual_seed(seed: int) -> None:
@@ -117,7 +125,7 @@ def uniform_(array: np.ndarray, a: float = 0.0, b: float = 1.0) -> np.ndarray:
     >>> bool((np.abs(w) <= 0.1).all()), w.dtype
     (True, dtype('float32'))
     """
-    return _fill(array, generator.uniform(a, b, size=array.shape))
+    return _fill(array, _generator().uniform(a, b, size=array.shape))
 
 
 def normal_(array: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
@@ -129,7 +137,7 @@ def normal_(array: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarra
     >>> round(float(w.mean()), 1), round(float(w.std()), 1)
     (1.0, 0.5)
     """
-    return _fill(array, generator.normal(mean, std, size=array.shape))
+    return _fill(array, _generator().normal(mean, std, size=array.shape))
 
 
 def constant_(array: np.ndarray, val: Any) -> np.ndarray:
