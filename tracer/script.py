@@ -167,6 +167,8 @@ class _Context:
 
     # -- calls ---------------------------------------------------------------------------------
     def call(self, c: Compiler, callee: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if callee is getattr:
+            return self.static_getattr(c, args, kwargs, node)
         decomposition = decomposition_for(callee)
         if decomposition is not None:  # a NumPy function written over registered ops, like library code
             try:
@@ -212,6 +214,18 @@ class _Context:
         from .inline import inline_graph
 
         return inline_graph(c, sm.graph, args, path, node)
+
+    @staticmethod
+    def static_getattr(c: Compiler, args: list, kwargs: dict, node: ast.AST) -> Any:
+        """``getattr(module, name[, default])`` with ``name`` known while compiling: ``module.<name>``."""
+        if kwargs or len(args) not in (2, 3) or not isinstance(args[1], str) or not isinstance(args[0], Module):
+            raise c.error(node, "'getattr' of something other than a module attribute named by a constant string",
+                          "write module.name, or getattr(self, name) with name a constant")
+        if args[1].startswith("__"):
+            raise c.error(node, f"access to dunder attribute {args[1]!r} is not allowed")
+        if len(args) == 3 and not hasattr(args[0], args[1]):
+            return args[2]
+        return c.attribute(args[0], args[1], node)
 
     def library_call(self, c: Compiler, fn: Any, args: list, kwargs: dict, node: ast.AST,
                      module: Module | None = None) -> Any:
@@ -346,6 +360,8 @@ class _Resolver:
         self.names = names
 
     def lookup(self, name: str) -> Any:
+        if name == "getattr" and name not in self.names:
+            return getattr  # of a module with a name known while compiling (_Context.call)
         return self.names[name]
 
     def attribute(self, c: Compiler, obj: Any, name: str, node: ast.AST) -> Any:

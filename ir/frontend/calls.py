@@ -21,7 +21,9 @@ from ..ops import OpDef, get_op, op_for_method, op_for_numpy
 from ..types import DictType, ListType, ScalarType, TensorType, TupleType
 from .container_calls import CONTAINER_BUILTINS, _ContainerMethod
 from .containers import _contains_value, is_runtime
+from .lambdas import Lambda, call_lambda, static_map
 from .numpy_table import checked_dtype
+from .ufunc_calls import ufunc_call, ufunc_method, ufunc_method_call
 from .values import _STATIC_NUMBERS
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class _Method:
 
 
 #: The builtins a program may name (each is called through ``_BUILTIN_CALLS`` below).
-_SAFE_BUILTINS = {"range", "len", "int", "float", "bool", "abs", "min", "max", "isinstance", "tuple",
+_SAFE_BUILTINS = {"range", "len", "int", "float", "bool", "abs", "min", "max", "isinstance", "tuple", "map",
                   "enumerate", "zip", "reversed", "list", "print", "slice", "dict", "sum", "str"}
 
 
@@ -85,6 +87,8 @@ class _Calls:
                          "whose length is not known while compiling", "pass a tuple or a list")
 
     def call(self, callee: Any, args: list, kwargs: dict, e: ast.AST) -> Any:
+        if isinstance(callee, Lambda):  # lambdas.py
+            return call_lambda(self, callee, args, kwargs, e)
         if isinstance(callee, _ContainerMethod):  # l.append(v), d.get(k) (container_calls.py)
             return self.container_method(callee, args, kwargs, e)
         if args and is_runtime(args[0]):  # np.stack(l) of a list built when the program runs
@@ -101,12 +105,20 @@ class _Calls:
             special = None
         if special is not None:
             return special(self, args, kwargs, e)
+        if isinstance(callee, np.ufunc) and kwargs:  # np.divide(a, b, dtype=np.float32) (ufunc_calls.py)
+            return ufunc_call(self, callee, args, kwargs, e)
+        method = ufunc_method(callee)
+        if method is not None:  # np.add.reduce(x, axis=1)
+            return ufunc_method_call(self, *method, args, kwargs, e)
         op = op_for_numpy(callee)
         if op is not None:
             return self.emit(op, tuple(args), kwargs, e)
         if isinstance(callee, type) and issubclass(callee, np.generic) and not kwargs and len(args) == 1 \
                 and isinstance(args[0], _STATIC_NUMBERS):
             return callee(args[0])  # np.float32(0.5): a typed constant
+        if isinstance(callee, type) and issubclass(callee, np.generic) and not kwargs and len(args) == 1 \
+                and isinstance(args[0], Value) and callee is not np.generic:
+            return self.emit(get_op("cast_scalar"), (args[0], np.dtype(callee)), {}, e)  # np.float32(d ** 0.5)
         result = self.frame.source.resolver.call(self, callee, args, kwargs, e)
         if result is NotImplemented:
             name = getattr(callee, "__qualname__", None) or getattr(callee, "__name__", None) or type(callee).__name__
@@ -279,6 +291,14 @@ def _static_only(fn: Any) -> Any:
     return call
 
 
+def _range(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
+    """``range(...)``: a tuple when its bounds are known while compiling; else, outside a ``for``
+    (which loops over it), the integers it holds as ``np.arange`` (``x[idx, range(n)]``)."""
+    if not kwargs and 1 <= len(args) <= 3 and _contains_value(args):
+        return c.emit(get_op("arange"), tuple(args), {}, e)
+    return _static_only(range)(c, args, kwargs, e)
+
+
 def _slice(c: Compiler, args: list, kwargs: dict, e: ast.AST) -> Any:
     if kwargs or not 1 <= len(args) <= 3:
         raise c.error(e, "slice() takes one to three positional arguments")
@@ -293,7 +313,7 @@ _BUILTIN_CALLS: dict[Any, Any] = {
     len: _len, int: _cast(int), float: _cast(float), bool: _cast(bool), abs: _abs, min: _minmax(min),
     max: _minmax(max), isinstance: _isinstance, tuple: _static_only(tuple), list: _static_only(tuple),
     enumerate: _static_only(enumerate), zip: _static_only(zip), reversed: _static_only(reversed),
-    range: _static_only(range), print: _print, slice: _slice,
+    range: _range, print: _print, slice: _slice, map: static_map,
 }
 _BUILTIN_CALLS.update(CONTAINER_BUILTINS)  # tuple, list, dict, zip, enumerate, ... of containers
 

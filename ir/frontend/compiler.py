@@ -81,7 +81,6 @@ class _Frame:
 
 #: Statements and expressions that are never supported, with what to write instead.
 _UNSUPPORTED: dict[type, tuple[str, str]] = {
-    ast.Lambda: ("lambda", "define a method or a function with def and call it"),
     ast.Try: ("try", "check conditions with if; errors cannot be caught in a program"),
     ast.With: ("with", "open resources outside the model and pass arrays in"),
     ast.AsyncWith: ("async with", "models are synchronous"),

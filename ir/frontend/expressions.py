@@ -22,6 +22,7 @@ from ..ops import get_op, op_for_method
 from ..types import AnyType, ScalarType, TensorType
 from .calls import _SAFE_BUILTINS, _VALUE_METHODS, _Method
 from .containers import PyList, _contains_value, _flatten, _unflatten, is_container
+from .lambdas import Lambda
 from .numpy_table import NOT_ADMITTED, numpy_attribute
 from .values import _MISSING, _is_literal
 
@@ -47,7 +48,7 @@ class _Shape:
 
     def dims(self, indices: Any = None) -> tuple:
         if self.rank is None:
-            if isinstance(indices, int) and indices >= 0:  # x.shape[i] needs no rank
+            if isinstance(indices, int) and not isinstance(indices, bool):  # x.shape[i], x.shape[-1]: no rank
                 return (self.compiler.emit(get_op("dim"), (self.value, indices), {}, self.node),)
             raise self.compiler.error(self.node, "x.shape of an array whose rank is unknown",
                                       "unpack it first (B, T, D = x.shape fixes the rank), read sizes with "
@@ -169,6 +170,8 @@ class _Expressions:
             return getattr(obj, name)
         if isinstance(obj, tuple) and name in ("count", "index"):
             return getattr(obj, name)
+        if isinstance(obj, np.ufunc) and name in ("reduce", "accumulate", "outer"):
+            return getattr(obj, name)  # np.add.reduce(x, axis) (ufunc_calls.py)
         result = self.frame.source.resolver.attribute(self, obj, name, e)
         if result is NotImplemented:
             raise self.error(e, f"attribute {name!r} of a {type(obj).__name__} is not available in programs")
@@ -196,6 +199,11 @@ class _Expressions:
         if name in _VALUE_METHODS or op_for_method(name) is not None:
             return _Method(v, name)
         raise self.error(e, f"arrays have no attribute {name!r} in programs")
+
+    def _e_Lambda(self, e: ast.Lambda) -> Any:
+        if not getattr(self.frame.source.resolver, "user_code", True):
+            raise self.unsupported(e)  # program text never holds one (the printer writes none)
+        return Lambda(e, self.frame)  # called where it is used (lambdas.py)
 
     def _e_Subscript(self, e: ast.Subscript) -> Any:
         obj = self.expr_lazy(e.value)

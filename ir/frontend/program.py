@@ -93,6 +93,9 @@ class ProgramResolver:
         The program's constant table.
     """
 
+    #: Program text is what the printer writes, not user code: no ``lambda`` (expressions.py).
+    user_code = False
+
     def __init__(self, state: Mapping[str, Type], constants: Mapping[str, np.ndarray],
                  unused: Sequence[str] = ()) -> None:
         self.state = dict(state)

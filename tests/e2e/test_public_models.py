@@ -1,9 +1,9 @@
-"""Public-style NumPy models (tests/public_models.py) trace unchanged.
+"""Public-style NumPy models (tests/public_models.py) trace and script unchanged.
 
-Each model: traced at one size, equal to eager there (the interpreter bit for bit, the numba
-backend within SPEC's tolerance); at another size it gives eager's result or raises
-``GuardError`` where a size was baked, never a wrong result; it saves, and loads in a fresh
-process that never imports the model's code.
+Each model: traced (and scripted, with example inputs) at one size, equal to eager there (the
+interpreter bit for bit, the numba backend within SPEC's tolerance); at another size it gives
+eager's result or raises ``GuardError`` where a size was baked, never a wrong result; it saves,
+and loads in a fresh process that never imports the model's code.
 """
 
 from __future__ import annotations
@@ -73,11 +73,15 @@ def _assert_tolerance(got, want):
         assert np.all(np.abs(g.astype(np.float64) - w) <= bound), np.max(np.abs(g - w))
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=[(name, how) for name in sorted(MODELS) for how in ("trace", "script")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def traced(request):
-    make, inputs, other = MODELS[request.param]
+    name, how = request.param
+    make, inputs, other = MODELS[name]
     m = make().eval()
-    return request.param, m, _trace(m, inputs), inputs, other
+    # scripted unchanged too (with example inputs): its loops stay loops, so another length follows
+    captured = _trace(m, inputs) if how == "trace" else tracer.script(m, inputs)
+    return (name if how == "trace" else f"{name}-script"), m, captured, inputs, other
 
 
 def test_interpreter_equals_eager_bit_for_bit_at_the_traced_size(traced):

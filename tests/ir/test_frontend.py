@@ -15,7 +15,7 @@ from ir.frontend import parse_program
 
 # (id, body of `def f(x):`, words the message must contain)
 HOSTILE = [
-    ("lambda", "return (lambda v: v)(x)", "'lambda'"),
+    ("lambda-varargs", "return (lambda *v: v)(x)", "a lambda with *args"),
     ("try", "try:\n    y = x\nexcept Exception:\n    y = x\nreturn y", "'try'"),
     ("with", "with open('f') as fh:\n    pass\nreturn x", "'with'"),
     ("generator-over-array", "return sum(v for v in x)", "for loop over an array"),

@@ -332,7 +332,7 @@ from {helpers} import helper, fft_helper, fine
 class Sub(nn.Module):
     def forward(self, x):
         y = x + 1.0
-        f = lambda v: v  # SUB_BAD
+        del y  # SUB_BAD
         return y
 
 
@@ -377,7 +377,7 @@ def user_files(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("which, file, marker, words", [
     ("helper", "helpers", "HELPER_BAD", "'with'"),
-    ("sub", "model", "SUB_BAD", "'lambda'"),
+    ("sub", "model", "SUB_BAD", "'del'"),
     ("method", "model", "METHOD_BAD", "'try'"),
     ("fft", "helpers", "FFT_BAD", "fft"),
 ])
