@@ -96,6 +96,14 @@ class _Loops:
         return lowered
 
     def _loop(self, s: ast.AST, body: list[ast.stmt], test: Any, exclude: set[str], prologue: Any = None) -> None:
+        bodies = self.__dict__.setdefault("_loop_bodies", [])
+        bodies.append(body)  # what the body puts into lists (mutation.py)
+        try:
+            self._loop_once(s, body, test, exclude, prologue)
+        finally:
+            bodies.pop()
+
+    def _loop_once(self, s: ast.AST, body: list[ast.stmt], test: Any, exclude: set[str], prologue: Any) -> None:
         env = self.frame.env
         cond0 = test()
         if not isinstance(cond0, Value) and not cond0:

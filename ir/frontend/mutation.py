@@ -61,6 +61,20 @@ def mutates(stmts: list[ast.stmt]) -> bool:
     return False
 
 
+def stored_names(stmts: list[ast.stmt]) -> set[str]:
+    """Names put into a list by ``xs.append(name)``, ``xs.insert(i, name)`` or ``xs.extend([name])``."""
+    names: set[str] = set()
+    for s in stmts:
+        for node in ast.walk(s):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("append", "insert", "extend"):
+                for a in node.args:
+                    for n in ast.walk(a):
+                        if isinstance(n, ast.Name):
+                            names.add(n.id)
+    return names
+
+
 def _is_array(v: Any) -> bool:
     return isinstance(v, Value) and isinstance(v.type, (TensorType, AnyType))
 
@@ -118,7 +132,23 @@ class _Mutation:
             self.assign(s.target, result, s)  # numbers are immutable: x += 1 rebinds x
             return
         self._check_mutable(current, s)
+        self._check_not_stored(s.target, s)
         self.replace(current, self.emit(get_op("assign"), (current, result), {}, s), s)
+
+    def _check_not_stored(self, target: ast.expr, node: ast.AST) -> None:
+        """Refuse writing into an array that a loop also puts into a list: in NumPy every item would
+        be that one array (``outs.append(h)`` then ``h += x`` on the next pass); the program keeps
+        each pass's value."""
+        root = target
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if not isinstance(root, ast.Name):
+            return
+        for body in getattr(self, "_loop_bodies", ()):
+            if root.id in stored_names(body):
+                raise self.error(node, f"writing into {root.id!r}, which this loop also puts into a list: in NumPy "
+                                 "every item would be that one array", f"put a copy into the list "
+                                 f"(.append({root.id}.copy())), or assign a new array ({root.id} = {root.id} + ...)")
 
     def _mutable(self, target: ast.expr, node: ast.AST) -> Value:
         if isinstance(target, ast.Attribute):
@@ -128,6 +158,7 @@ class _Mutation:
         if not _is_array(current):
             raise self.error(node, f"item assignment into a {type(current).__name__}",
                              "assign into arrays (x[i] = v) or build a new tuple")
+        self._check_not_stored(target, node)
         if isinstance(target, ast.Name):
             self._check_mutable(current, node)
         return current

@@ -463,7 +463,7 @@ REFUSED = [
     (set_literal, None, "unsupported construct 'set'", "{1, 2}"),
     (set_comprehension, None, "unsupported construct 'set comprehension'", "{v for v in range(3)}"),
     (repeat_runtime, None, "repeating a list a number of times known only when the program runs", "[x] * x"),
-    (write_into_listed_array, None, "writing into an array that a list or dict built when the program runs holds",
+    (write_into_listed_array, None, "which this loop also puts into a list",
      "h[0] = 1.0"),
 ]
 

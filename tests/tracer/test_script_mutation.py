@@ -215,3 +215,26 @@ def test_a_module_writing_into_its_input_in_a_fresh_process(tmp_path):
     s = Normalize()(x)
     np.testing.assert_allclose(np.load(tmp_path / "x_after.npy"), x, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), s, rtol=1e-4, atol=1e-5)
+
+
+def test_an_array_a_loop_puts_into_a_list_and_writes_into_is_refused():
+    def same_array_every_pass(x):
+        h = np.zeros(x.shape[1])
+        outs = []
+        for t in range(x.shape[0]):
+            outs.append(h)
+            h += x[t]  # NumPy: every item of outs is this one array
+        return np.stack(outs)
+
+    with pytest.raises(tracer.ScriptError, match=r"writing into 'h', which this loop also puts into a list"):
+        tracer.script(same_array_every_pass)
+
+    def new_array_every_pass(x):
+        h = np.zeros(x.shape[1])
+        outs = []
+        for t in range(x.shape[0]):
+            h = h + x[t]
+            outs.append(h)
+        return np.stack(outs)
+
+    check(new_array_every_pass, rng.standard_normal((3, 2)))
