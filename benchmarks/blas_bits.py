@@ -9,9 +9,10 @@ sum, 169 columns per image) it counts the float32 results that differ from one c
   process: its thread count is fixed when the library loads);
 * the same per-image call on other memory with another row stride (a view): expected 0.
 
-This is why the numba backend makes exactly the reference's BLAS calls for matmuls and
-convolutions (``codegen.kernels``): any other split of the work changes the summation order,
-which no relative tolerance survives where the terms cancel.
+Any other split of the work changes the summation order, which no purely relative tolerance
+survives where the terms cancel; SPEC's bound, ``|y - r| <= rtol (|r| + max |r|)`` per output,
+does.  The numba backend once made exactly the reference's calls for this reason; now it makes its
+own (``codegen.blas``: a private one-threaded OpenBLAS, the work split over its own threads).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """``python -m benchmarks``: the SPEC model zoo on every backend, in one process.
 
 Every variant is timed the same way: the median of ``repeats`` calls (``time.perf_counter``),
-the variants taking turns in blocks of :data:`BLOCK` calls (see :func:`timeit`).  Variants: NumPy
+the variants of one runtime taking turns in blocks of :data:`BLOCK` calls (see :func:`timeit`; a
+runtime's idle threads spin for a while after its calls and would slow another's next calls: NumPy
+eager and our interpreter share NumPy's OpenBLAS, our numba backend has its own threads and BLAS,
+each peer its own).  Variants: NumPy
 eager (the original ``tracer.nn.Module``), our interpreter, our numba backend, and the systems a
 user would pick instead, each when installed (``pip install -e '.[bench]'``) and limited to the
 same threads: PyTorch eager, TorchScript, ``torch.compile``, JAX and ONNX Runtime
@@ -42,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Timed calls a variant makes in a row before the next variant takes its turn.
 BLOCK = 5
+#: Seconds of rest before each runtime's turn: other runtimes' idle threads stop spinning.
+SETTLE = 0.3
 
 
 def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = BLOCK) -> dict[str, float]:
@@ -179,11 +184,18 @@ def run(args: argparse.Namespace) -> dict:
         others, peer_err, absent = peer_variants(case, peers if name in SPEC_ZOO else [], args.threads,
                                                  folder.name, want)
         spec_err.update(peer_err)
-        ms = timeit(variants, repeats)
-        # a runtime's threads keep spinning after its calls and would slow whichever variant runs
-        # next, so each runtime's variants take turns among themselves, after ours
-        for group in dict.fromkeys(GROUPS.values()):
-            ms.update(timeit({k: f for k, f in others.items() if GROUPS[k] == group}, repeats))
+        # a runtime's threads keep spinning after its calls (OpenBLAS's for ~0.1 s, OpenMP's, ONNX
+        # Runtime's) and would slow whichever variant runs next, so each runtime's variants take
+        # turns among themselves, after the others' threads have gone idle (SETTLE): NumPy eager
+        # and the interpreter (NumPy's OpenBLAS), the numba backend (its own workers and its own
+        # single-threaded OpenBLAS, codegen.pool and codegen.blas), then each peer's
+        ms: dict[str, float] = {}
+        groups = [("numpy", "interpreter"), ("numba",)]
+        groups += [tuple(k for k in others if GROUPS[k] == g) for g in dict.fromkeys(GROUPS.values())]
+        for group in groups:
+            if group:
+                time.sleep(SETTLE)
+                ms.update(timeit({k: {**variants, **others}[k] for k in group}, repeats))
         executor = sm_numba._program("forward")
         plan = executor.plan((x,))
         workspace = executor.workspace_bytes()

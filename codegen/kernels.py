@@ -34,7 +34,12 @@ from ir.printer import RESERVED, Namespace
 
 from .lowering import LOWER, NUMBA_DTYPES, Emit, Operand, Scalar, literal
 
-__all__ = ["Mem", "KNode", "Gemm", "KernelSpec", "KernelSource", "generate", "FrameSlot", "HELPERS"]
+__all__ = ["Mem", "KNode", "Gemm", "KernelSpec", "KernelSource", "generate", "FrameSlot", "HELPERS", "SWAP_BLOCK"]
+
+#: Columns of a swapped matmul (``Gemm.swap``) computed per BLAS call: its scratch holds this many
+#: rows of the transposed result (measured: ``(256, 1024) @ (1024, 64)`` runs at 168 GFLOP/s, 512 rows
+#: at 171).
+SWAP_BLOCK = 256
 
 #: Frame slot kinds: ("lo",) ("hi",) ("outer", d) ("inner", d) ("count",) ("ptr", m) ("stride", m, d)
 #: ("scalar", s) ("scratch", k)
@@ -101,6 +106,11 @@ class Gemm:
     conv: bool = False  # a conv2d: per image, im2col into scratch, gemm with the weights, add bias
     bias: bool = False
     pool: bool = False  # a max_pool2d: per image, the largest value of each window (no BLAS)
+    #: the kernel's chunks are column blocks ``lo:hi`` of the result (all rows), not row blocks
+    cols: bool = False
+    #: (with ``cols``) each chunk computes its block transposed, ``C[:, lo:hi].T = op(B)[:, lo:hi].T
+    #: @ op(A).T``, into scratch, and copies it into place
+    swap: bool = False
     #: window parameters written into the source as literals instead of read from the frame: the
     #: op's geometry (kernel size, stride, dilation, padding) and a unit innermost input stride,
     #: so the row copies of im2col and pooling become plain (vectorized) loops
@@ -189,9 +199,13 @@ class _Gen:
         self.emit(0, f"def {name}(f):")
         self.emit(1, f"lo = {self.slot(('lo',))}")
         self.emit(1, f"hi = {self.slot(('hi',))}")
-        outer = ["lo"] + [self.ns.fresh(f"n_o{d}") for d in range(1, spec.n_outer)]
-        for d in range(1, spec.n_outer):
-            self.emit(1, f"{outer[d]} = {self.slot(('outer', d))}")
+        # chunks are ranges lo:hi of the first loop, or with a column split of the second
+        cols = bool(spec.gemms) and spec.gemms[0].cols
+        split = 1 if cols else 0
+        outer = [self.ns.fresh(f"n_o{d}") for d in range(spec.n_outer)]
+        for d in range(spec.n_outer):
+            if d != split:
+                self.emit(1, f"{outer[d]} = {self.slot(('outer', d))}")
         inner = [self.ns.fresh(f"n_i{d}") for d in range(spec.n_inner)]
         for d in range(spec.n_inner):
             self.emit(1, f"{inner[d]} = {self.slot(('inner', d))}")
@@ -239,7 +253,7 @@ class _Gen:
         depth = 2 if nested else 1
         for d in range(spec.n_outer):
             first = f"range({nested[0]}, {nested[1]})" if nested else "range(lo, hi)"
-            bound = first if d == 0 else f"range({outer[d]})"
+            bound = first if d == split else f"range({outer[d]})"
             self.emit(depth, f"for {index[d]} in {bound}:")
             depth += 1
             if spec.n_inner == 0 and d == spec.n_outer - 1:
@@ -253,11 +267,10 @@ class _Gen:
         return KernelSource(name, text, tuple(self.frame), tuple(self.scratch))
 
     def conv(self, g: int, spec: Gemm, call: str, item: int) -> None:
-        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias.  Exactly the
-        reference's calls (``ir.ops``: one ``gemm`` per image on the same columns, then ``+= bias``):
-        OpenBLAS's sums depend on the call's shape and on how many threads it uses, so one call
-        over several images (or a column block of one) gives other bits, off by more than the
-        SPEC's tolerance where terms cancel."""
+        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias (the
+        reference's sequence, ``ir.ops``: one ``gemm`` per image, then ``+= bias``; on our own
+        single-threaded BLAS its sums differ within SPEC's bound, on NumPy's it gives NumPy's bits,
+        ``codegen.plan``'s ``blas_for``)."""
         keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ())
         v = self.gemm_params(g, spec, keys)
         x = self.ns.fresh(f"{spec.hint}_xp")
@@ -327,29 +340,56 @@ class _Gen:
 
     def pool(self, g: int, spec: Gemm) -> None:
         """Phase 1 of a max pooling: per image of this chunk, NaN-propagating max over windows
-        (windows start at -inf, as the reference's padding does)."""
+        (windows start at -inf, as the reference's padding does).  Windows that lie inside the
+        input (all but a border) take the max of their taps in registers, the taps written out
+        when the window size is a literal; the border checks every tap."""
         v = self.gemm_params(g, spec, _WINDOW)
         x, out = self.ns.fresh(f"{spec.hint}_xp"), self.ns.fresh(f"{spec.hint}_outp")
         self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
         self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
-        n, c, oh, ow, i, j, hin, xo, o, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
-            "n", "c", "oh", "ow", "ki", "kj", "ih", "xo", "o", "ow_lo", "ow_hi", "iw0"))
+        n, c, oh, ow, i, j, hin, win, o, xb, acc, base, ow_a, ow_b, inside = (self.ns.fresh(h) for h in (
+            "n", "c", "oh", "ow", "ki", "kj", "ih", "iw", "o", "xb", "acc", "xo", "ow_a", "ow_b", "inside"))
+        consts = dict(spec.consts)
+        # output columns whose whole window is inside the input: ow_a <= ow < ow_b
+        self.emit(1, f"{ow_a} = min(({v['pl']} + {v['sw']} - 1) // {v['sw']}, {v['wo']})")
+        self.emit(1, f"{ow_b} = min(max({ow_a}, ({v['w']} - 1 - ({v['kw']} - 1) * {v['dil_w']} + {v['pl']}) "
+                     f"// {v['sw']} + 1), {v['wo']})")
         self.emit(1, f"for {n} in range(lo, hi):")
         self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"{xb} = {n} * {v['xs_n']} + {c} * {v['xs_c']}")
         self.emit(3, f"for {oh} in range({v['ho']}):")
         self.emit(4, f"{o} = (({n} * {v['c_in']} + {c}) * {v['ho']} + {oh}) * {v['wo']}")
-        self.emit(4, f"for {ow} in range({v['wo']}):")
-        self.emit(5, f"{out}[{o} + {ow}] = np.{spec.dtype}(-np.inf)")
-        self.emit(4, f"for {i} in range({v['kh']}):")
-        self.emit(5, f"{hin} = {oh} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
-        self.emit(5, f"if 0 <= {hin} < {v['h']}:")
-        self.emit(6, f"for {j} in range({v['kw']}):")
-        self.emit(7, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
-        self.emit(7, f"{lo_w} = min(max(0, (-{shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
-        self.emit(7, f"{hi_w} = min(max({lo_w}, ({v['w']} - {shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
-        self.emit(7, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
-        self.emit(7, f"for {ow} in range({lo_w}, {hi_w}):")
-        self.emit(8, f"{out}[{o} + {ow}] = maximum({out}[{o} + {ow}], {x}[{xo} + {ow} * {v['sw']} * {v['xs_w']}])")
+        self.emit(4, f"{hin} = {oh} * {v['sh']} - {v['pt']}")
+        self.emit(4, f"{inside} = {hin} >= 0 and {hin} + ({v['kh']} - 1) * {v['dil_h']} < {v['h']}")
+        a, b = self.ns.fresh("ow_lo"), self.ns.fresh("ow_hi")
+        self.emit(4, f"{a} = {ow_a} if {inside} else 0")
+        self.emit(4, f"{b} = {ow_b} if {inside} else 0")
+        self.emit(4, f"for {ow} in range({a}, {b}):")
+        self.emit(5, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
+        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
+        if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
+            for t in range(taps):
+                ti, tj = divmod(t, consts["kw"])
+                value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
+                self.emit(5, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+        else:
+            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+            self.emit(5, f"for {i} in range({v['kh']}):")
+            self.emit(6, f"for {j} in range({v['kw']}):")
+            self.emit(7, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
+                         f"{j} * {v['dil_w']} * {v['xs_w']}])")
+        self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+        for first, last in ((0, a), (b, v["wo"])):  # the border: every tap checked
+            self.emit(4, f"for {ow} in range({first}, {last}):")
+            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+            self.emit(5, f"for {i} in range({v['kh']}):")
+            self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
+            self.emit(6, f"if 0 <= {base} < {v['h']}:")
+            self.emit(7, f"for {j} in range({v['kw']}):")
+            self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
+            self.emit(8, f"if 0 <= {win} < {v['w']}:")
+            self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
+            self.emit(5, f"{out}[{o} + {ow}] = {acc}")
 
     def gemm(self, g: int, spec: Gemm) -> None:
         """Phase 1: ``C = A @ B`` through BLAS for this chunk's rows (or batch indices)."""
@@ -372,6 +412,29 @@ class _Gen:
                 name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
                 self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
                 strides[which].append(name)
+        if spec.n_batch == 0 and spec.swap:
+            w = self.gemm_params(g, spec, ("b_cs", "ct"))
+            ct, cp = self.ns.fresh(f"{spec.hint}_ctp"), self.ns.fresh(f"{spec.hint}_cp")
+            r, i, row, c0, c1 = (self.ns.fresh(h) for h in ("r", "j", "crow", "c0", "c1"))
+            self.emit(1, f"{ct} = ptr_{spec.dtype}({w['ct']})")
+            self.emit(1, f"{cp} = ptr_{spec.dtype}({v['c']})")
+            self.emit(1, f"for {c0} in range(lo, hi, {SWAP_BLOCK}):")
+            self.emit(2, f"{c1} = min({c0} + {SWAP_BLOCK}, hi)")
+            self.emit(2, f"{call}({v['fn']}, 223 - {v['tb']}, 223 - {v['ta']}, {c1} - {c0}, {v['m']}, {v['k']}, "
+                         f"{v['b']} + {c0} * {w['b_cs']} * {item}, {v['ldb']}, {v['a']}, {v['lda']}, {w['ct']}, "
+                         f"{v['m']})")
+            self.emit(2, f"for {r} in range({v['m']}):")
+            self.emit(3, f"{row} = {r} * {v['ldc']} + {c0}")
+            self.emit(3, f"for {i} in range({c1} - {c0}):")
+            self.emit(4, f"{cp}[{row} + {i}] = {ct}[{i} * {v['m']} + {r}]")
+            return
+        if spec.n_batch == 0 and spec.cols:
+            b_cs = self.gemm_params(g, spec, ("b_cs",))["b_cs"]
+            self.emit(1, "if hi > lo:")
+            self.emit(2, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, {v['m']}, hi - lo, {v['k']}, "
+                         f"{v['a']}, {v['lda']}, {v['b']} + lo * {b_cs} * {item}, {v['ldb']}, "
+                         f"{v['c']} + lo * {item}, {v['ldc']})")
+            return
         if spec.n_batch == 0:
             self.emit(1, "if hi > lo:")
             self.emit(2, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, hi - lo, {v['n']}, {v['k']}, "
@@ -669,6 +732,10 @@ class _Gen:
         elif node.op in ("min", "argmin"):
             src_dtype = self.src_dtype(node)
             self.emit(depth, f"{acc} = {_highest(src_dtype)}")
+        if node.op in ("max", "min") and _is_float(self.src_dtype(node)):
+            # NaN wins: tracked in a flag, so the comparison is a select, not a branch (2x faster)
+            flag = self.values[(j, "nan")] = self.ns.fresh(f"nan_{node.op}")
+            self.emit(depth, f"{flag} = False")
         elif node.op == "any":
             self.emit(depth, f"{acc} = False")
         elif node.op == "all":
@@ -702,11 +769,12 @@ class _Gen:
             self.emit(depth, f"{acc} = np.{node.out}({acc} * {v})" if node.out != "bool" else f"{acc} = {acc} and {v}")
         elif op in ("max", "min"):
             cmp = ">" if op == "max" else "<"
-            nan = f" or {text} != {text}" if _is_float(source or "") else ""
             v = self.ns.fresh("v")
             self.emit(depth, f"{v} = {text}")
-            self.emit(depth, f"if {v} {cmp} {acc}{nan.replace(text, v)}:")
-            self.emit(depth + 1, f"{acc} = {v}")
+            self.emit(depth, f"{acc} = {v} if {v} {cmp} {acc} else {acc}")
+            if (j, "nan") in self.values:
+                flag = self.values[(j, "nan")]
+                self.emit(depth, f"{flag} = {flag} | ({v} != {v})")
         elif op in ("argmax", "argmin"):
             cmp = ">" if op == "argmax" else "<"
             v = self.ns.fresh("v")
@@ -764,6 +832,8 @@ class _Gen:
             self.emit(depth, f"{name} = np.{out}(np.float64({acc}) / np.float64({self.count}))")
         elif node.op in ("argmax", "argmin"):
             self.emit(depth, f"{name} = np.{out}({self.values[(j, 'at')]})")
+        elif (j, "nan") in self.values:
+            self.emit(depth, f"{name} = np.{out}(np.nan) if {self.values[(j, 'nan')]} else np.{out}({acc})")
         elif out == "bool":
             self.emit(depth, f"{name} = bool({acc})")
         else:

@@ -68,19 +68,22 @@ def on_domain(lay: Layout, grp: Group, align: str, varying: bool) -> tuple[int, 
     return tuple(natural[a] for a in grp.loop_order)
 
 
-def simplify(extents: list[int], table: list[list[int]], outer_n: int, keep_first: bool = False) -> tuple[list, list]:
+def simplify(extents: list[int], table: list[list[int]], outer_n: int, keep_first: bool = False,
+             skip: int = 0) -> tuple[list, list]:
     """Drop size-1 axes (but the first) and merge neighbours every mem steps through contiguously.
 
     With ``keep_first`` the first axis is not merged either: a kernel that starts with a BLAS call
-    splits rows (or batches) of the matmul and of its epilogue the same way.
+    splits rows (or batches) of the matmul and of its epilogue the same way.  ``skip`` leading
+    axes (of size 1) are dropped even so: the next one is the first (a batched matmul's heads
+    when its batch of one would leave nothing to split).
     """
 
     def part(lo: int, hi: int) -> list[tuple[int, list[int]]]:
         # the outermost axis stays even at size 1 (a batch of one shares the kernel of any batch)
-        dims = [(extents[d], [row[d] for row in table]) for d in range(lo, hi) if extents[d] != 1 or d == 0]
+        dims = [(extents[d], [row[d] for row in table]) for d in range(lo, hi) if extents[d] != 1 or d == skip]
         merged: list[tuple[int, list[int]]] = []
         for n, strides in dims:
-            if merged and not (keep_first and len(merged) == 1 and lo == 0):
+            if merged and not (keep_first and len(merged) == 1 and lo == skip):
                 pn, ps = merged[-1]
                 if all(a == b * n for a, b in zip(ps, strides)):
                     merged[-1] = (pn * n, strides)
@@ -88,4 +91,4 @@ def simplify(extents: list[int], table: list[list[int]], outer_n: int, keep_firs
             merged.append((n, strides))
         return merged
 
-    return part(0, outer_n), part(outer_n, len(extents))
+    return part(skip, outer_n), part(outer_n, len(extents))

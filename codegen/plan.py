@@ -28,20 +28,20 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
-from ir import Graph, Type
+from ir import Graph, ScalarType, TensorType, Type
 from ir.node import Node, Use
 from ir.ops import get_op
 from ir.passes import cse, dce, infer_types, unroll_loops
+from ir.toposort import lexicographical_topological_sort
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
 from .fusion import Group, fuse
-from .kernels import Gemm, KernelSource, KernelSpec, KNode, Mem, generate
+from .kernels import SWAP_BLOCK, Gemm, KernelSource, KernelSpec, KNode, Mem, generate
 from .loops import buffer_strides as _buffer_strides
 from .loops import first_fit as _first_fit
 from .loops import on_domain as _on_domain
@@ -70,10 +70,12 @@ class PlanOptions:
     min_elements : int
         A lone cheap operation on fewer elements runs on NumPy: a kernel call costs the same.
     threads : int
-        Split a kernel's outermost loop over this many threads...
-    parallel_work : int
-        ...when its estimated single-thread time in nanoseconds exceeds this (handing a chunk to
-        another thread costs tens of microseconds here).
+        Split a kernel's outermost loop (rows, images, or a matmul's columns) over this many
+        threads...
+    parallel_work : int or None
+        ...when its estimated single-thread time in nanoseconds exceeds this.  ``None``: 20 us
+        where ``codegen.pool``'s native workers run the chunks (a hand-off costs about a
+        microsecond while they spin), 400 us where Python threads do (tens of microseconds).
     unroll : int
         Loops whose trip count is known from constants and input shapes, up to this many
         iterations, are planned as straight-line code (``ir.passes.unroll_loops``); 0 keeps
@@ -84,7 +86,7 @@ class PlanOptions:
     force_kernels: bool = False
     min_elements: int = 1 << 14
     threads: int = 2
-    parallel_work: int = 400_000
+    parallel_work: int | None = None
     unroll: int = 256
 
 
@@ -187,6 +189,7 @@ class _Build(Analysis):
         self.slots: dict[tuple[int, int], int] = {}
         self.owned: list = []
         self.constant_arrays: dict[int, int] = {}  # constant node -> address of its owned array
+        self.exact: set[int] | None = None  # BLAS candidates that make the reference's calls (blas_for)
 
     def slot(self, ref: tuple[int, int]) -> int:
         s = self.slots.get(ref)
@@ -199,7 +202,8 @@ class _Build(Analysis):
         self.fold_scalars()
         self.layouts()
         self.classify()
-        groups = fuse(self.g, self.order, self.candidates, enabled=self.options.fuse)
+        groups = fuse(self.g, self.order, self.candidates, enabled=self.options.fuse,
+                      split_columns=self.options.threads > 1 and self.splittable([(None, {"lda": 0})]))
         self.groups = [grp for grp in groups if self.worth(grp)]
         for grp in groups:
             if grp not in self.groups:
@@ -254,19 +258,19 @@ class _Build(Analysis):
                 unit_of[nid] = ("group", self.group_of[nid])
             elif kind in ("host", "interp", "view"):
                 unit_of[nid] = ("node", nid)
-        dag = nx.DiGraph()
+        succ: dict[Any, dict[Any, None]] = {}  # unit -> the units reading it (a dict: ordered, no repeats)
         first: dict[Any, int] = {}
         for nid in self.order:
             u = unit_of.get(nid)
             if u is None:
                 continue
-            dag.add_node(u)
+            succ.setdefault(u, {})
             first[u] = min(first.get(u, nid), nid)
             for src, _ in self.g.inputs(nid):
                 v = unit_of.get(src)
                 if v is not None and v != u:
-                    dag.add_edge(v, u)
-        return list(nx.lexicographical_topological_sort(dag, key=lambda u: first[u]))
+                    succ.setdefault(v, {})[u] = None
+        return lexicographical_topological_sort(succ, key=first.__getitem__)
 
     def assign_memory(self) -> None:
         """Buffers for materialized group results and matmul outputs: arena or output block."""
@@ -366,9 +370,16 @@ class _Build(Analysis):
         lay = self.layout[ref]
         if lay.shape != grp.domain:
             return None
+        # chunks of a matmul read all of its right operand, and with a column split all of its
+        # left one too: no chunk may overwrite them with its part of the result (a row split
+        # reads only its own rows of the left operand)
+        wide = grp.has_gemm and math.prod(grp.domain[:-1]) < grp.domain[-1]
         for nid in grp.members:
-            for src in self.g.inputs(nid):
+            matmul = grp.roles[nid] == "gemm" and self.g.node(nid).op == "matmul"
+            for position, src in enumerate(self.g.inputs(nid)):
                 if self.group_of.get(src[0]) == grp.id and grp.roles[src[0]] != "gemm":
+                    continue
+                if matmul and (wide or position == 1):
                     continue
                 slay = self.layout.get(src)
                 if slay is None or slay.root != src or src not in self.buffers:
@@ -589,7 +600,7 @@ class _Build(Analysis):
         index = {nid: j for j, nid in enumerate(members)}
         scalars: list[tuple[str, Any]] = []  # (kind, (static value) | ("dyn", slot))
         knodes = []
-        gemms = [self.gemm_spec(nid, grp) for nid in gemm_members]
+        gemms = [self.gemm_spec(nid, grp, fold=True) for nid in gemm_members]
         for nid in members:
             node = self.g.node(nid)
             role = grp.roles[nid]
@@ -636,7 +647,17 @@ class _Build(Analysis):
         # loop structure: drop size-1 axes, merge contiguous neighbours
         extents = [grp.domain[a] for a in grp.loop_order]
         table = [list(m[2]) for m in mems]
-        outer_dims, inner_dims = _simplify(extents, table, outer_n, keep_first=bool(gemms))
+        folded = bool(gemms) and all(values.get("folded") for _, values in gemms)
+        outer_dims, inner_dims = _simplify(extents, table, outer_n, keep_first=bool(gemms) and not folded)
+        if folded and (not outer_dims or outer_dims[0][0] != gemms[0][1]["m"]):
+            # the epilogue does not step through the batch like rows: one gemm per batch index
+            gemms = [self.gemm_spec(nid, grp) for nid in gemm_members]
+            outer_dims, inner_dims = _simplify(extents, table, outer_n, keep_first=True)
+            folded = False
+        skip = self.batch_of_one(gemms, grp) if gemms and not folded else 0
+        if skip:  # chunks split the next batch axis (the heads of one sequence's attention)
+            gemms = [self.gemm_spec(nid, grp, skip=skip) for nid in gemm_members]
+            outer_dims, inner_dims = _simplify(extents, table, outer_n, keep_first=True, skip=skip)
         n_outer, n_inner = len(outer_dims), len(inner_dims)
         if n_outer == 0:
             outer_dims = [(1, [0] * len(mems))]
@@ -654,13 +675,21 @@ class _Build(Analysis):
                 kinds.append("0" if s == 0 else ("1" if s == 1 and d == last else "s"))
             mem_specs.append(Mem(key[3], tuple(kinds), hint))
         name = _kernel_name(self.g, grp.members)
+        split_cols = self.column_split(gemms, grp, dims, n_outer, n_inner)
         spec = KernelSpec(n_outer, n_inner, tuple(mem_specs), tuple(k for k, _ in scalars), tuple(knodes), name,
-                          tuple(g[0] for g in gemms))
+                          tuple(replace(g[0], cols=split_cols, swap=split_cols and _swap(*g)) for g in gemms))
         source = generate(spec)
         kid = self.kernel_index.get(source.text)
         if kid is None:
             kid = self.kernel_index[source.text] = len(self.kernel_sources)
             self.kernel_sources.append(source)
+        # chunks
+        work = self.work(grp, members, gemms)
+        extent0 = dims[1][0] if split_cols else dims[0][0]
+        chunks = 1
+        if work >= self.parallel_work() and extent0 >= self.options.threads > 1 and self.splittable(gemms):
+            chunks = self.options.threads
+        self.max_chunks = max(self.max_chunks, chunks)
         # scratch layout of this kernel (per chunk)
         count = math.prod(e for e, _ in inner_dims) if grp.k else 0
         scratch_offsets = []
@@ -669,27 +698,18 @@ class _Build(Analysis):
             scratch_offsets.append(total)
             total += _align(max(count, 1) * np.dtype(dtype).itemsize)
         cols_offsets = {}
-        for g, (_, values) in enumerate(gemms):
+        swapped = 0  # the gemms run one after the other: their transposed blocks share one region
+        for g, (gspec, values) in enumerate(gemms):
             if "cols" in values:
                 cols_offsets[g] = total
                 total += values["cols"][1]
-        self.scratch_bytes = max(self.scratch_bytes, total)
-        # chunks
-        # estimated nanoseconds on one core (measured here: ~1 ns per element and pass, ~0.1 ns
-        # per simple op, ~4 ns for our float32 tanh/exp/erf, ~20 GFLOP/s in sgemm)
-        fast = sum(self.candidates[n].fast for n in members)
-        work = int(math.prod(grp.domain) * (1.0 + 0.1 * len(members) + 4 * fast))
-        work += sum(g[1]["flops"] for g in gemms) // 20
-        extent0 = grp.domain[0] if gemms else dims[0][0]
-        chunks = 1
-        if work >= self.options.parallel_work and extent0 >= self.options.threads > 1:
-            chunks = self.options.threads
-        if any("cols" in g[1] or "lda" in g[1] for g in gemms):
-            # OpenBLAS threads its calls itself: two concurrent callers only contend (measured with
-            # BLAS warmed up, codegen.blas.warm_up: the mlp 3.9 ms with one call per matmul, 4.5 ms
-            # with each split in halves over two threads; the transformer 20.1 against 20.4 ms)
-            chunks = 1
-        self.max_chunks = max(self.max_chunks, chunks)
+            elif spec.gemms[g].swap:
+                width = min(-(-extent0 // chunks), SWAP_BLOCK)
+                swapped = max(swapped, _align(width * values["m"] * np.dtype(gspec.dtype).itemsize))
+        for g in range(len(gemms)):
+            if spec.gemms[g].swap:
+                cols_offsets[g] = total
+        self.scratch_bytes = max(self.scratch_bytes, total + swapped)
         frames = []
         for c in range(chunks):
             lo, hi = extent0 * c // chunks, extent0 * (c + 1) // chunks
@@ -700,6 +720,82 @@ class _Build(Analysis):
                 else:
                     self.frame_word(slot_desc, lo, hi, dims, n_outer, count, mems, scalars, scratch_offsets, c)
         return KernelStep(kid, frames, source.name, work, blas=bool(gemms))
+
+    def work(self, grp: Group, members: list[int], gemms: list) -> int:
+        """Estimated nanoseconds of a kernel on one core (measured on the 2-core AMD EPYC: about
+        1 ns per element and pass, 0.1 ns per simple op, 4 ns for our float32 tanh/exp/erf, and
+        100 GFLOP/s in single-threaded sgemm)."""
+        fast = sum(self.candidates[n].fast for n in members)
+        work = int(math.prod(grp.domain) * (1.0 + 0.1 * len(members) + 4 * fast))
+        return work + sum(g[1]["flops"] for g in gemms) // 100
+
+    def column_split(self, gemms: list, grp: Group, dims: list, n_outer: int, n_inner: int) -> bool:
+        """Whether a kernel's chunks are column blocks of its matmuls (rows otherwise).
+
+        Measured with one-threaded SkylakeX sgemm: ``(64, 1024) @ (1024, 1024)`` runs at 180
+        GFLOP/s on half its columns, 144 on half its rows (each thread packs only its half of the
+        weights); with hundreds of rows both halves run alike.  So matmuls with fewer rows than
+        columns, without batch axes, whose epilogue is elementwise over ``(rows, columns)``, split
+        by columns."""
+        if not gemms or grp.k or n_inner or n_outer != 2 or not self.splittable(gemms):
+            return False
+        for spec, values in gemms:
+            if "lda" not in values or spec.n_batch or values["m"] >= values["n"] or dims[1][0] != values["n"]:
+                return False
+        return True
+
+    def parallel_work(self) -> int:
+        if self.options.parallel_work is not None:
+            return self.options.parallel_work
+        from .pool import native_pool_available
+
+        return 20_000 if native_pool_available() else 400_000
+
+    @staticmethod
+    def splittable(gemms: list) -> bool:
+        """Whether a kernel's BLAS calls may be split over our threads: only with our private,
+        single-threaded BLAS (``codegen.blas``); NumPy's OpenBLAS threads each call itself, and
+        two concurrent callers only contend (measured: the mlp 3.9 ms with one call per matmul,
+        4.5 ms with each split in halves over two threads)."""
+        from .blas import find_blas
+
+        if not any("cols" in g[1] or "lda" in g[1] for g in gemms):
+            return True
+        if any(g[1].get("exact") for g in gemms):
+            return False
+        blas = find_blas()
+        return blas is not None and blas.private
+
+    def blas_for(self, nid: int) -> Any:
+        """The BLAS matmul or convolution ``nid`` calls: ours, or NumPy's own with the reference's
+        very calls (one per matrix or image, its threads) when its float32 result flows into a
+        float64 value.  SPEC's float64 tolerance (1e-12) leaves no room for the float32
+        rounding differences of another summation order, so such programs (the public ``gpt2``,
+        float32 weights, a float64 ``np.sqrt`` scalar in its attention) keep NumPy's bits there."""
+        from .blas import find_blas, numpy_blas
+
+        if self.exact is None:
+            self.exact = self.exact_gemms()
+        return numpy_blas() if nid in self.exact else find_blas()
+
+    def exact_gemms(self) -> set[int]:
+        """Float32 BLAS candidates (matmuls, convolutions) whose results reach a float64 value."""
+        wide: dict[int, bool] = {}
+        for nid in reversed(self.order):  # consumers come later in the order
+            node = self.g.node(nid)
+            # float64 arrays, and Python floats computed from data (a size's sqrt is known here)
+            here = any((isinstance(t, TensorType) and t.dtype == np.float64)
+                       or (isinstance(t, ScalarType) and t.kind == "float" and (nid, k) not in self.static)
+                       for k, t in enumerate(node.types))
+            wide[nid] = here or any(wide.get(c, False) for c, _ in self.consumers.get(nid, ()))
+        out = set()
+        for nid, cand in self.candidates.items():
+            node = self.g.node(nid)
+            t = tensor_of(node.types[0]) if node.types else None
+            if cand.kind == "gemm" and t is not None and t.dtype == np.float32 and \
+                    any(wide.get(c, False) for c, _ in self.consumers.get(nid, ())):
+                out.add(nid)
+        return out
 
     def pool_spec(self, nid: int) -> tuple[Gemm, dict]:
         """The window loop of max pooling ``nid`` and its frame values."""
@@ -721,9 +817,7 @@ class _Build(Analysis):
 
     def conv_spec(self, nid: int) -> tuple[Gemm, dict]:
         """The im2col + BLAS + bias of convolution ``nid`` and its frame values."""
-        from .blas import find_blas
-
-        blas = find_blas()
+        blas = self.blas_for(nid)
         assert blas is not None
         info = self.kinfo[nid]
         x, w, c = self.layout[info["x"]], self.layout[info["w"]], self.layout[(nid, 0)]
@@ -748,53 +842,87 @@ class _Build(Analysis):
             values["bias"] = ("root", b.root, b.offset)
             values["bs"] = b.strides[0] // item
         values["flops"] = 2 * n * o * ho * wo * ckk
+        values["exact"] = not blas.private
         spec = Gemm(c.dtype.name, blas.ilp64, hint=_hint(self.g.node(nid)), conv=True, bias=info["bias"] is not None,
                     consts=_window_consts(values))
         return spec, values
 
-    def gemm_spec(self, nid: int, grp: Group) -> tuple[Gemm, dict]:
-        """The BLAS call of matmul ``nid`` and its frame values (pointers, dims, strides)."""
+    @staticmethod
+    def batch_of_one(gemms: list, grp: Group) -> int:
+        """Leading size-1 batch axes of a group's batched matmuls that chunks should step over (all
+        but the last batch axis): ``(1, 8, 128, 64) @ (1, 8, 64, 128)`` splits its 8 heads."""
+        if any("lda" not in values or not spec.n_batch for spec, values in gemms):
+            return 0
+        n_batch = min(spec.n_batch for spec, _ in gemms)
+        lead = 0
+        while lead < n_batch - 1 and grp.domain[lead] == 1:
+            lead += 1
+        return lead
+
+    def gemm_spec(self, nid: int, grp: Group, fold: bool = False, skip: int = 0) -> tuple[Gemm, dict]:
+        """The BLAS call of matmul ``nid`` and its frame values (pointers, dims, strides).
+
+        With ``fold``, batch axes over which the right operand is broadcast (a ``Linear`` on
+        ``(batch, tokens, features)``) become rows of one 2-d matmul when the left operand and the
+        result step through them like rows (``values["folded"]``): one big ``gemm`` instead of one
+        per batch index, split like any 2-d matmul (the ``transformer4``'s batch of one, too)."""
         from .analysis import blas_matrix
-        from .blas import find_blas
+        from .blas import CBLAS_NO_TRANS
 
         if self.g.node(nid).op == "conv2d":
             return self.conv_spec(nid)
         if self.g.node(nid).op == "max_pool2d":
             return self.pool_spec(nid)
-        blas = find_blas()
+        blas = self.blas_for(nid)
         assert blas is not None
+        fold = fold and blas.private
         a_ref, b_ref = self.g.inputs(nid)
         a, b, c = self.layout[a_ref], self.layout[b_ref], self.layout[(nid, 0)]
         ta, lda, a_rs = blas_matrix(a)  # type: ignore[misc]
         tb, ldb, _ = blas_matrix(b)  # type: ignore[misc]
         item = c.dtype.itemsize
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        batch = c.shape[:-2]
+        full = len(c.shape) - 2
+        batch = c.shape[skip:-2]  # without ``skip`` leading axes of size 1
         kinds: dict[str, tuple[str, ...]] = {}
         values: dict[str, Any] = {"fn": (ABSOLUTE, blas.address(c.dtype.name)), "ta": ta, "tb": tb, "m": m, "n": n,
-                                  "k": k, "lda": lda, "ldb": ldb, "ldc": n, "a_rs": a_rs}
+                                  "k": k, "lda": lda, "ldb": ldb, "ldc": n, "a_rs": a_rs,
+                                  "b_cs": 1 if tb == CBLAS_NO_TRANS else ldb, "exact": not blas.private}
         for which, lay in (("a", a), ("b", b), ("c", c)):
             values[which] = ("root", lay.root, lay.offset)
             strides = []
             nb = len(lay.shape) - 2
             for d in range(len(batch)):
-                i = d - (len(batch) - nb)
+                i = d + skip - (full - nb)
                 stride = lay.strides[i] // item if 0 <= i < nb and lay.shape[i] != 1 else 0
                 strides.append(stride)
                 values[("bs", which, d)] = stride
             kinds[which] = tuple("0" if st == 0 else "s" for st in strides)
         for d in range(1, len(batch)):
             values[("bn", d)] = batch[d]
-        spec = Gemm(c.dtype.name, blas.ilp64, len(batch), kinds["a"], kinds["b"], kinds["c"], _hint(self.g.node(nid)))
         values["flops"] = 2 * m * n * k * math.prod(batch)
+        if fold and batch and ta == CBLAS_NO_TRANS:
+            rows_a, rows_c, foldable = m * a_rs, m * n, True
+            for d in reversed(range(len(batch))):
+                if batch[d] != 1 and (values[("bs", "b", d)] != 0 or values[("bs", "a", d)] != rows_a
+                                      or values[("bs", "c", d)] != rows_c):
+                    foldable = False
+                rows_a, rows_c = rows_a * batch[d], rows_c * batch[d]
+            if foldable:
+                values.update(m=m * math.prod(batch), folded=True)
+                return Gemm(c.dtype.name, blas.ilp64, hint=_hint(self.g.node(nid))), values
+        spec = Gemm(c.dtype.name, blas.ilp64, len(batch), kinds["a"], kinds["b"], kinds["c"], _hint(self.g.node(nid)))
         return spec, values
 
     def gemm_word(self, desc: tuple, gemms: list, chunk: int, cols_offsets: dict) -> None:
         values = gemms[desc[1]][1]
         key = desc[2] if desc[0] == "gemm" else (("bs", desc[2], desc[3]) if desc[0] == "gemm_bs" else ("bn", desc[2]))
-        value = values[key]
+        value = values.get(key, 0)
         base, const = ABSOLUTE, value
-        if isinstance(value, tuple) and value[0] == "cols":  # the im2col buffer: this chunk's scratch
+        if desc[0] == "gemm" and desc[2] == "ct":  # a swapped matmul's block: this chunk's scratch
+            base, const = ARENA, 0
+            self.scratch_fixups.append((len(self.frame_const), chunk, cols_offsets[desc[1]]))
+        elif isinstance(value, tuple) and value[0] == "cols":  # the im2col buffer: this chunk's scratch
             base, const = ARENA, 0
             self.scratch_fixups.append((len(self.frame_const), chunk, cols_offsets[desc[1]]))
         elif isinstance(value, tuple) and value[0] == "root":
@@ -842,6 +970,27 @@ class _Build(Analysis):
             self.scratch_fixups.append((len(self.frame_const), chunk, scratch_offsets[desc[1]]))
         self.frame_const.append(const)
         self.frame_base.append(base)
+
+
+#: A matmul with fewer rows than this whose right operand is stored transposed (a ``Linear``
+#: weight, ``(out, in)``) of at least SWAP_BYTES runs as ``C.T = B.T @ A.T``; see :func:`_swap`.
+SWAP_ROWS = 256
+SWAP_BYTES = 1 << 14
+
+
+def _swap(spec: Gemm, values: dict) -> bool:
+    """Whether a column-split matmul computes its transposed block ``C.T = op(B).T @ op(A).T``
+    (``kernels.SWAP_BLOCK`` columns at a time, into scratch, then copied into place).
+
+    OpenBLAS's one-threaded SkylakeX sgemm, ``A @ W.T`` with ``W`` a ``(1024, 1024)`` weight:
+    103 GFLOP/s with 64 rows as one call; 170 as the transposed product; with 512 rows both run
+    at ~190 (``python -m benchmarks.blas_cores``).  With 16 rows and a ``(128, 128)`` weight (the
+    ``rnn``): 9.9 us against 3.9.  Tiny weights (under SWAP_BYTES) gain nothing and would pay for
+    the copy and its scratch."""
+    from .blas import CBLAS_TRANS
+
+    item = 4 if spec.dtype == "float32" else 8
+    return values["tb"] == CBLAS_TRANS and values["m"] < SWAP_ROWS and values["n"] * values["k"] * item >= SWAP_BYTES
 
 
 def _out_fn(op: str) -> Any:

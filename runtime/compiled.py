@@ -22,14 +22,14 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from codegen.cache import get_kernel
 from codegen.plan import ARENA, InterpStep, Plan, PlanOptions, plan_graph
-from ir import Graph, ScalarType, TensorType, TracerWarning, Type, type_of
+from codegen.pool import get_pool
+from ir import Graph, ScalarType, TensorType, TracerWarning, TracingError, Type, type_of
 from ir.node import Node, Use
 
 from .driver import _contiguous, build_driver, data_address
@@ -41,6 +41,9 @@ __all__ = ["NumbaExecutor", "signature_key"]
 _WARNED: set[str] = set()
 _WARN_LOCK = threading.Lock()
 _MAX_SIGNATURES = 32
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -50,6 +53,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     if _POOL is None:
         with _POOL_LOCK:
             if _POOL is None:
+                from concurrent.futures import ThreadPoolExecutor  # not at import: it imports logging
+
                 _POOL = ThreadPoolExecutor(max_workers=max(1, threads - 1), thread_name_prefix="tracer-kernel")
     return _POOL
 
@@ -134,7 +139,7 @@ _CONTROL = frozenset({"if", "loop"})
 class _ThreadState:
     """One thread's arena, frames and base addresses for one compiled signature."""
 
-    __slots__ = ("arena", "frames", "frame_addr", "bases", "objects", "gather")
+    __slots__ = ("arena", "frames", "frame_addr", "bases", "objects", "gather", "params")
 
     def __init__(self, plan: Plan) -> None:
         raw = np.empty(plan.arena_bytes + 64, np.uint8)
@@ -147,10 +152,12 @@ class _ThreadState:
         self.bases[ARENA] = self.arena.__array_interface__["data"][0]
         self.objects = [np.ndarray(shape, dtype, buffer=self.arena, offset=off, strides=strides)
                         for _, off, shape, dtype, strides in plan.arena_objects]
+        self.params: list = [None] * len(plan.params)  # the parameter objects whose addresses ``bases`` holds
 
 
 def _parallel(fn: Any, frame_addr: int, offsets: tuple[int, ...]) -> None:
-    """Run a kernel's chunks: all but the first on the pool, the first here (ctypes drops the GIL)."""
+    """Run a kernel's chunks where there is no native pool (``codegen.pool``): all but the first on
+    Python threads, the first here (ctypes drops the GIL)."""
     pool = _pool(len(offsets))
     futures = [pool.submit(fn, frame_addr + off) for off in offsets[1:]]
     fn(frame_addr + offsets[0])
@@ -186,13 +193,40 @@ class _Compiled:
         self.param_specs = [(t.dtype.newbyteorder("="), tuple(t.shape))
                             if isinstance(t, TensorType) and t.is_concrete and t.dtype is not None else None
                             for t in (types.get(name) for _, name, _ in plan.params)]
-        self.driver = build_driver(plan, self.kernels, programs, _parallel, self.param_address, plan.graph.name)
+        split = any(len(step.frames) > 1 for step in plan.kernel_steps)
+        self.pool = get_pool(options.threads) if split else None
+        self.param_slots = [(name, base) for _, name, base in plan.params]
+        self.driver = build_driver(plan, self.kernels, programs, _parallel, self.load_params, plan.graph.name,
+                                   self.pool)
 
     def state(self) -> _ThreadState:
         ts = getattr(self.local, "ts", None)
         if ts is None:
             ts = self.local.ts = _ThreadState(self.plan)
         return ts
+
+    def load_params(self, state: Mapping[str, Any], ts: _ThreadState, keep: list) -> list:
+        """The plan's parameters from ``state``, in order; the addresses kernels read are written
+        into this thread's ``bases`` only for parameters that are not the same objects as in this
+        thread's last call (a parameter updated in place keeps its buffer)."""
+        out = []
+        last = ts.params
+        bases = ts.bases
+        for k, (name, base) in enumerate(self.param_slots):
+            try:
+                value = state[name]
+            except KeyError:
+                raise TracingError(f"parameter {name!r} used by {self.plan.graph.name}() is missing from the "
+                                   "module") from None
+            if value is not last[k]:
+                if base is not None:
+                    bases[base] = self.param_address(k, name, value, keep)
+                    hit = self.param_cache[k]
+                    last[k] = value if hit is not None and hit[0] is value else None  # copies: per call
+                else:
+                    last[k] = value
+            out.append(value)
+        return out
 
     def param_address(self, k: int, name: str, value: Any, keep: list) -> int:
         """Address of parameter ``k``'s data (cached while the same array object is passed).

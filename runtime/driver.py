@@ -5,8 +5,7 @@ For a :class:`codegen.plan.Plan` we generate (and ``linecache``-register) a func
     def run_forward(values, state, ts):
         bases = ts.bases
         x = values[0]
-        fc1_weight = param(state, 'fc1.weight')
-        bases[3] = param_address(0, fc1_weight)
+        fc1_weight, fc1_bias = load_params(state, ts, keep)
         frames = ts.frames
         np_take(bases, FRAME_BASE, out=ts.gather, mode="clip")
         np_add(FRAME_CONST, ts.gather, out=frames)
@@ -33,7 +32,6 @@ import numpy as np
 
 from codegen.compiler import register_source
 from codegen.plan import HostStep, InterpStep, KernelStep, Plan
-from ir import TracingError
 from ir.node import Slice, Use
 from ir.ops import get_op
 from ir.printer import RESERVED, Namespace
@@ -112,13 +110,26 @@ class _Literals:
 _DRIVER_NAMES = frozenset({
     "values", "state", "ts", "bases", "frames", "F", "objects", "keep", "a", "raw", "p", "start", "block", "args",
     "np_add", "np_take", "addr", "np_empty", "np_uint8", "np_ndarray", "FRAME_CONST", "FRAME_BASE", "contiguous",
-    "float_bits", "scalar", "publish", "param", "param_address", "parallel", "slice",
+    "float_bits", "scalar", "publish", "load_params", "parallel", "slice", "pool_run", "POOL",
 })
 
 
+#: A split kernel wakes sleeping native workers when its estimated work (ns) is at least this: a
+#: wake-up costs the caller 10-40 us here and the worker may arrive much later, so smaller kernels
+#: run all their chunks on the calling thread unless a worker is already spinning.
+WAKE_WORK = 100_000
+
+
 def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: Callable[..., None],
-                 param_address: Callable[[int, str, Any, list], int], graph_name: str) -> Callable[..., Any]:
-    """Generate and compile the driver of ``plan`` (see the module docstring)."""
+                 load_params: Callable[[Any, Any, list], list], graph_name: str,
+                 pool: Any = None) -> Callable[..., Any]:
+    """Generate and compile the driver of ``plan`` (see the module docstring).
+
+    ``load_params(state, ts, keep)`` returns the plan's parameters in order and writes the
+    addresses of those kernels read into ``ts.bases``.  Split kernels run their chunks through
+    ``pool`` (a ``codegen.pool.Pool``: one native call that shares them with its workers), or
+    ``parallel(kernel, frame_address, offsets)`` without one.
+    """
     ns = Namespace(RESERVED | _DRIVER_NAMES)  # generated globals start with "_" and a letter: never a hint
     lit = _Literals()
     names: dict[int, str] = {}
@@ -138,10 +149,9 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
             lines.append(f"a = contiguous({var(slot)})")
             lines.append("keep.append(a)")
             lines.append(f"bases[{base}] = addr(a)")
-    for k, (slot, name, base) in enumerate(plan.params):
-        lines.append(f"{var(slot)} = param(state, {name!r})")
-        if base is not None:
-            lines.append(f"bases[{base}] = param_address({k}, {name!r}, {var(slot)}, keep)")
+    if plan.params:  # one call: looks every parameter up and fills in the addresses that changed
+        names_ = ", ".join(var(slot) for slot, _, _ in plan.params)
+        lines.append(f"{names_}{',' if len(plan.params) == 1 else ''} = load_params(state, ts, keep)")
     for slot, value in plan.statics:
         lines.append(f"{var(slot)} = {lit.ref(value)}")
     for k, (slot, *_rest) in enumerate(plan.arena_objects):
@@ -169,6 +179,11 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
             extra[k] = kernels[step.kernel].fn
             if len(step.frames) == 1:
                 lines.append(f"{k}(F + {8 * step.frames[0]})  # {step.name}")
+            elif pool is not None:
+                offsets = np.array([8 * w for w in step.frames], np.int64)
+                extra[f"_O{i}"] = offsets  # the driver's globals keep it alive
+                lines.append(f"pool_run(POOL, {kernels[step.kernel].address}, F, {offsets.ctypes.data}, "
+                             f"{len(offsets)}, {int(step.work >= WAKE_WORK)})  # {step.name}")
             else:
                 lines.append(f"parallel({k}, F, {tuple(8 * w for w in step.frames)!r})  # {step.name}")
             continue
@@ -222,18 +237,13 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         for word, const in words:
             frames[word] = const + p
 
-    def param(state: Any, name: str) -> Any:
-        try:
-            return state[name]
-        except KeyError:
-            raise TracingError(f"parameter {name!r} used by {graph_name}() is missing from the module") from None
-
     namespace = {
         "np_add": np.add, "np_take": np.take, "addr": data_address,
         "np_empty": np.empty, "np_uint8": np.uint8, "np_ndarray": np.ndarray,
         "FRAME_CONST": plan.frame_const, "FRAME_BASE": plan.frame_base, "contiguous": _contiguous,
-        "float_bits": _float_bits, "scalar": _scalar, "publish": publish, "param": param,
-        "param_address": param_address, "parallel": parallel, "slice": slice,
+        "float_bits": _float_bits, "scalar": _scalar, "publish": publish, "load_params": load_params,
+        "parallel": parallel, "slice": slice,
+        "pool_run": pool.run if pool is not None else None, "POOL": pool.address if pool is not None else 0,
         **lit.values, **extra,
     }
     exec(compile(text, filename, "exec"), namespace)  # generated from our own plan

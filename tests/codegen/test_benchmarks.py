@@ -77,11 +77,14 @@ def test_benchmark_compares_with_the_peers_at_tiny_sizes(tmp_path, kernel_cache_
 
 @pytest.mark.slow
 def test_blas_measurement_scripts_run(capsys, kernel_cache_dir):
-    from benchmarks import blas_bits, gemm_floor
+    from benchmarks import blas_bits, blas_cores, gemm_floor
 
     blas_bits.main()
     out = capsys.readouterr().out
-    assert "per image, strided operands:         0" in out, out  # what exact-call kernels rely on
+    assert "per image, strided operands:         0" in out, out  # the same call on other memory: same bits
+    blas_cores.main()
+    out = capsys.readouterr().out
+    assert "mlp fc2" in out or "no private copy" in out, out
     gemm_floor.main()
     out = capsys.readouterr().out
     assert "the 3 matmuls alone" in out and "ceiling over NumPy eager" in out, out
