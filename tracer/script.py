@@ -256,10 +256,8 @@ class _Context:
         """``run(True) if cond else run(False)`` as an ``if`` in the program."""
         (b_true, _, r_true), (b_false, _, r_false) = (c._in_block(lambda mode=mode: run(mode), node=node)
                                                       for mode in (True, False))
-        (leaves_true, shape), (leaves_false, shape_false) = _flatten(r_true), _flatten(r_false)
-        if shape != shape_false:
-            raise c.error(node, "the library call returns different structures in its two modes")
-        return _unflatten(shape, c._region_if(node, cond, b_true, b_false, leaves_true, leaves_false, []))
+        return c.join_values(node, cond, (b_true, r_true), (b_false, r_false),
+                             "the library call returns, in its two modes,")
 
     def _library_call(self, c: Compiler, fn: Any, args: list, kwargs: dict, node: ast.AST,
                       module: Module | None = None) -> Any:
@@ -336,22 +334,6 @@ def _in_mode(module: Module, mode: bool, run: Callable[[], Any]) -> Any:
     finally:
         for m, flag in saved:
             object.__setattr__(m, "training", flag)
-
-
-def _flatten(v: Any) -> tuple[list[Any], Any]:
-    if isinstance(v, tuple):
-        parts = [_flatten(x) for x in v]
-        return [leaf for leaves, _ in parts for leaf in leaves], tuple(shape for _, shape in parts)
-    return [v], None
-
-
-def _unflatten(shape: Any, leaves: list[Any]) -> Any:
-    it = iter(leaves)
-
-    def build(s: Any) -> Any:
-        return next(it) if s is None else tuple(build(x) for x in s)
-
-    return build(shape)
 
 
 class _Resolver:

@@ -132,13 +132,7 @@ class _Statements:
         if returns:
             if not (ret_then and ret_else):  # lift_returns guarantees this
                 raise self.error(s, "internal error: a branch of a returning if falls through")
-            leaves_then, shape = _flatten(val_then)
-            leaves_else, shape_else = _flatten(val_else)
-            if shape != shape_else:
-                raise self.error(s, "the branches return different structures",
-                                 "return the same number of values from every branch")
-            outs = self._region_if(s, cond, b_then, b_else, leaves_then, leaves_else, [])
-            return True, _unflatten(shape, outs)
+            return True, self.join_values(s, cond, (b_then, val_then), (b_else, val_else))
         env = self.frame.env
         names: list[str] = []
         result = self._join_result(s, env, (b_then, env_then), (b_else, env_else))
@@ -189,6 +183,14 @@ class _Statements:
         if result is not None:
             env[RESULT] = _unflatten(result[0], outs[n_named:])
         return False, None
+
+    def join_values(self, s: ast.AST, cond: Value, then: tuple[Builder, Any], other: tuple[Builder, Any],
+                    what: str = "the branches return") -> Any:
+        """The value ``then[1] if cond else other[1]``, each computed in its block, as an ``if``."""
+        (leaves_then, shape), (leaves_else, shape_else) = _flatten(then[1]), _flatten(other[1])
+        if shape != shape_else:
+            raise self.error(s, f"{what} different structures", "return the same number of values from every branch")
+        return _unflatten(shape, self._region_if(s, cond, then[0], other[0], leaves_then, leaves_else, []))
 
     def _join_result(self, s: ast.If, env: dict, then: tuple[Builder, dict], other: tuple[Builder, dict]) -> Any:
         """The function's result after an ``if`` under :func:`lower_returns`: ``(structure, then
