@@ -7,6 +7,10 @@
 ``codegen.fusion``       which ops share a kernel
 ``codegen.analysis``     types, known scalars, view geometry, what each node becomes
 ``codegen.plan``         :func:`plan_graph`: kernels, buffers, frames and steps for one input signature
+``codegen.plan_types``   :class:`Plan`, :class:`PlanOptions` and the step types
+``codegen.memory``       the planner's buffers: arena offsets from liveness, output block, in-place reuse
+``codegen.frames``       the planner's kernels, chunks and frame words
+``codegen.matmuls``      the planner's BLAS calls, convolutions and pooling, and their thread splits
 ``codegen.kernels``      readable Python source of one kernel
 ``codegen.mathlib``      helpers kernels call (vectorized float32 exp/tanh/erf, NumPy's arithmetic)
 ``codegen.compiler``     numba: source -> relocatable object code
