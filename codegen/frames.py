@@ -48,6 +48,7 @@ class Frames:
         return self.bases[root], 0
 
     def kernel_step(self, grp: Group, kernel_reads: set) -> KernelStep:
+        self.step_reads: set[tuple[int, int]] = set()  # arrays NumPy calls made that this kernel reads
         rank = len(grp.domain)
         outer_n = rank - grp.k
         mems: list[tuple] = []  # (layout key, dtype, element strides on the domain)
@@ -193,7 +194,8 @@ class Frames:
                     self.gemm_word(slot_desc, gemms, c, cols_offsets)
                 else:
                     self.frame_word(slot_desc, lo, hi, dims, n_outer, count, mems, scalars, scratch_offsets, c)
-        return KernelStep(kid, frames, source.name, work, blas=bool(gemms))
+        reads = tuple(sorted({self.slot(root) for root in self.step_reads}))
+        return KernelStep(kid, frames, source.name, work, blas=bool(gemms), reads=reads)
 
     def work(self, grp: Group, members: list[int], gemms: list) -> int:
         """Estimated nanoseconds of a kernel on one core (measured on the 2-core AMD EPYC: about
@@ -227,6 +229,7 @@ class Frames:
             const = start + offset
             if base >= 3 and self.kind.get(root[0]) in ("host", "interp"):
                 self.pending_publish.setdefault(root, []).append(len(self.frame_const))
+                self.step_reads.add(root)
         elif isinstance(value, tuple):
             base, const = value
         self.frame_const.append(int(const))
@@ -252,6 +255,7 @@ class Frames:
             const = start + offset
             if base >= 3 and self.kind.get(root[0]) in ("host", "interp"):
                 self.pending_publish.setdefault(root, []).append(len(self.frame_const))
+                self.step_reads.add(root)
         elif kind == "stride":
             const = dims[desc[2]][1][desc[1]]
         elif kind == "scalar":

@@ -20,7 +20,12 @@ from .loops import first_fit as _first_fit
 from .lowering import LOWER, Host
 from .plan_types import align_up
 
-__all__ = ["Memory"]
+__all__ = ["Memory", "FRESH_RESULTS"]
+
+#: NumPy calls whose result never shares memory with their arguments (copies and products), so
+#: an argument's buffer is free once the call has read it.  Any other call may return one of its
+#: arguments or a view of one, which then keeps that buffer alive as long as the result.
+FRESH_RESULTS = frozenset({"concatenate", "stack", "matmul", "zeros", "ones", "full", "arange"})
 
 
 class Memory:
@@ -60,6 +65,8 @@ class Memory:
                     ref = (nid, k)
                     if ref in produced_at:
                         derived[ref] = frozenset({ref})
+                    elif self.kind[nid] == "host" and node.op in FRESH_RESULTS:
+                        derived[ref] = frozenset()  # a new array: its inputs' buffers may die first
                     elif self.kind[nid] in ("host", "interp", "view"):
                         derived[ref] = below
         # escaping roots: returned (directly, through views, or through NumPy calls) -> output block

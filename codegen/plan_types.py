@@ -69,6 +69,7 @@ class KernelStep:
     name: str
     work: int
     blas: bool = False  # starts with BLAS calls (each chunk calls gemm for its rows)
+    reads: tuple[int, ...] = ()  # env slots of arrays NumPy calls made that its frames point into
 
 
 @dataclass

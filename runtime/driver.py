@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from codegen.compiler import register_source
-from codegen.plan import HostStep, InterpStep, KernelStep, Plan
+from codegen.plan import OUTBLOCK, HostStep, InterpStep, KernelStep, Plan
 from ir.node import Slice, Use
 from ir.ops import get_op
 from ir.printer import RESERVED, Namespace
@@ -156,15 +156,6 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         lines.append(f"{var(slot)} = {lit.ref(value)}")
     for k, (slot, *_rest) in enumerate(plan.arena_objects):
         lines.append(f"{var(slot)} = objects[{k}]")
-    if plan.outblock_bytes:
-        lines.append(f"raw = np_empty({plan.outblock_bytes + 64}, np_uint8)")
-        lines.append("p = addr(raw)")
-        lines.append("start = -p % 64")
-        lines.append(f"block = raw[start:start + {plan.outblock_bytes}]")
-        lines.append("bases[2] = p + start")
-        for slot, off, shape, dtype, strides in plan.outblock_objects:
-            lines.append(f"{var(slot)} = np_ndarray({shape!r}, {lit.ref(dtype)}, buffer=block, offset={off}, "
-                         f"strides={strides!r})")
     if len(plan.frame_const):
         # mode="clip": with the default mode="raise", take copies through a temporary as large as `out`
         lines.append("np_take(bases, FRAME_BASE, out=ts.gather, mode='clip')")
@@ -173,7 +164,27 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         lines.append(f"frames[{word}] = {'float_bits' if kind == 'float' else 'int'}({var(slot)})")
     extra: dict[str, Any] = {}
     dead_after = _dead_after(plan)
+    # the output block is allocated right before the first step that writes into it (as eager NumPy
+    # allocates a result when it computes it), and the frame words that point into it are set then
+    first_out = _first_outblock_step(plan) if plan.outblock_bytes else -1
+    out_words = np.flatnonzero(plan.frame_base == OUTBLOCK)
+    extra["_OUTW"], extra["_OUTC"] = out_words, plan.frame_const[out_words]
+
+    def allocate_outblock() -> None:
+        lines.append(f"raw = np_empty({plan.outblock_bytes + 64}, np_uint8)")
+        lines.append("p = addr(raw)")
+        lines.append("start = -p % 64")
+        lines.append(f"block = raw[start:start + {plan.outblock_bytes}]")
+        lines.append(f"bases[{OUTBLOCK}] = p + start")
+        if len(out_words):
+            lines.append("frames[_OUTW] = _OUTC + (p + start)")
+        for slot, off, shape, dtype, strides in plan.outblock_objects:
+            lines.append(f"{var(slot)} = np_ndarray({shape!r}, {lit.ref(dtype)}, buffer=block, offset={off}, "
+                         f"strides={strides!r})")
+
     for i, step in enumerate(plan.steps):
+        if i == first_out:
+            allocate_outblock()
         if isinstance(step, KernelStep):
             k = f"_K{step.kernel}"
             extra[k] = kernels[step.kernel].fn
@@ -186,6 +197,8 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
                              f"{len(offsets)}, {int(step.work >= WAKE_WORK)})  # {step.name}")
             else:
                 lines.append(f"parallel({k}, F, {tuple(8 * w for w in step.frames)!r})  # {step.name}")
+            if dead_after.get(i):
+                lines.append(f"del {', '.join(var(s) for s in dead_after[i])}")
             continue
         outs = ", ".join(var(s) for s in step.outs) + ("," if len(step.outs) == 1 and _multi(step) else "")
         ins = [f"scalar({var(s)})" if s in plan.scalar_slots else var(s) for s in step.ins]
@@ -216,6 +229,8 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         dying = [var(s) for s in dead_after.get(i, ()) if isinstance(step, HostStep) or s not in step.ins]
         if dying:
             lines.append(f"del {', '.join(dying)}")
+    if plan.outblock_bytes and first_out < 0:
+        allocate_outblock()
     template, slots, scalarize = plan.output
     outs = [f"scalar({var(s)})" if sc else var(s) for s, sc in zip(slots, scalarize)]
     lines.append(f"return {_render(template, outs, lit)}")
@@ -227,7 +242,8 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
 
     def publish(value: Any, words: tuple, spec: tuple, keep: list, frames: np.ndarray, op: str) -> None:
         arr = _contiguous(value)
-        keep.append(arr)
+        if arr is not value:  # a copy: the call holds it (the value itself lives until its last reader)
+            keep.append(arr)
         dtype, shape = spec
         if arr.dtype != dtype or arr.shape != shape:
             raise RuntimeError(
@@ -254,11 +270,14 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
 
 def _dead_after(plan: Plan) -> dict[int, list[int]]:
     """Step index -> slots made by NumPy calls that nothing after that step reads (the driver
-    drops its references there, as eager NumPy would; kernels' values live in the arena)."""
+    drops its references there, as eager NumPy would; kernels' values live in the arena).  A
+    kernel reads such an array through its frames (``KernelStep.reads``)."""
     made: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, step in enumerate(plan.steps):
         if isinstance(step, KernelStep):
+            for s in step.reads:
+                last[s] = i
             continue
         for s in step.ins:
             last[s] = i
@@ -270,6 +289,19 @@ def _dead_after(plan: Plan) -> dict[int, list[int]]:
         if s not in keep:
             dead.setdefault(max(i, last.get(s, i)), []).append(s)
     return {i: sorted(v) for i, v in dead.items()}
+
+
+def _first_outblock_step(plan: Plan) -> int:
+    """The first step that writes into (or reads) the call's output block."""
+    slots = {obj[0] for obj in plan.outblock_objects}
+    for i, step in enumerate(plan.steps):
+        if isinstance(step, KernelStep):
+            size = len(plan.kernels[step.kernel].frame)
+            if any((plan.frame_base[start:start + size] == OUTBLOCK).any() for start in step.frames):
+                return i
+        elif (isinstance(step, HostStep) and step.out_slot in slots) or slots.intersection(step.ins):
+            return i
+    return 0 if plan.steps else -1
 
 
 def _multi(step: Any) -> bool:
