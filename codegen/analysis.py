@@ -6,52 +6,26 @@ See ``codegen.plan`` for the whole picture.  Nothing here imports numba.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ir import Graph, ScalarType, TensorType, Type
+from ir import Graph, ScalarType, Type
 from ir.node import Node, Slice, Use, iter_uses, map_template
 from ir.ops import OpKind, get_op
 from ir.passes import infer_types
 
 from .fusion import Candidate
+from .layout import Layout, blas_matrix, c_strides, dtype_name, tensor_of
 from .lowering import LOWER, NUMBA_DTYPES, Emit, Host, Interpreted, Operand, Reduce, Scalar, View
 
-__all__ = ["Analysis", "Layout", "GRAPH_OPS", "c_strides", "tensor_of", "blas_matrix"]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where an array value lives: ``root`` value's memory plus ``offset`` bytes, with strides."""
-
-    root: tuple[int, int]
-    offset: int
-    shape: tuple[int, ...]
-    strides: tuple[int, ...]
-    dtype: np.dtype
+__all__ = ["Analysis", "Layout", "GRAPH_OPS", "c_strides", "tensor_of", "blas_matrix", "dtype_name"]
 
 
 GRAPH_OPS = frozenset({"input", "param", "constant", "output"})
 _PY_EXAMPLE = {"int": 3, "float": 1.5, "bool": True}
-
-
-def tensor_of(t: Any) -> TensorType | None:
-    if isinstance(t, TensorType) and t.is_concrete:
-        return t
-    return None
-
-
-def c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
-    strides = []
-    acc = itemsize
-    for d in reversed(shape):
-        strides.append(acc)
-        acc *= max(d, 1)
-    return tuple(reversed(strides))
 
 
 class Analysis:
@@ -60,6 +34,9 @@ class Analysis:
         self.source_graph = graph
         self.input_types = tuple(input_types)
         self.order = self.g.order()
+        # the values each node reads, in placeholder order (``Graph.inputs`` sorts them every call)
+        reads = {nid: self.g.inputs(nid) for nid in self.order}
+        self.inputs: Callable[[int], list[tuple[int, int]]] = reads.__getitem__
         self.static: dict[tuple[int, int], Any] = {}
         self.scalar_kind: dict[tuple[int, int], str] = {}
         self.layout: dict[tuple[int, int], Layout] = {}
@@ -95,7 +72,7 @@ class Analysis:
                 self.static[ref] = t.value  # a size the type rules already know
                 continue
             op = get_op(node.op)
-            inputs = self.g.inputs(nid)
+            inputs = self.inputs(nid)
             if not op.pure or op.multi_output or not all(r in self.static for r in inputs):
                 continue
             fetch = [self.static[r] for r in inputs].__getitem__
@@ -109,7 +86,7 @@ class Analysis:
 
     def static_arg(self, template: Any, nid: int) -> Any:
         """``template`` with Uses replaced by known values (``_Unknown`` if one is not known)."""
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
 
         def fetch(u: Use) -> Any:
             ref = refs[u.index]
@@ -198,7 +175,7 @@ class Analysis:
         out_t = tensor_of(node.types[0]) if len(node.types) == 1 else None
         if blas is None or out_t is None or out_t.dtype.name not in ("float32", "float64") or len(out_t.shape) != 4:
             return None
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
         if len(node.args) < 2 or node.args[:2] != (Use(0), Use(1)):
             return None
         names = ["bias", "stride", "padding", "dilation", "groups"]
@@ -230,7 +207,7 @@ class Analysis:
         if out_t.shape[1] == 1 or out_t.shape[2] * out_t.shape[3] == 1:
             return None  # one output channel or pixel: the reference's matmul runs gemv, not gemm
         cand = Candidate(nid, "gemm", tuple(out_t.shape))  # type: ignore[arg-type]
-        return cand, {"out": out_t.dtype.name, "ilp64": blas.ilp64, "conv": geometry, "x": refs[0], "w": refs[1],
+        return cand, {"out": dtype_name(out_t.dtype), "ilp64": blas.ilp64, "conv": geometry, "x": refs[0], "w": refs[1],
                       "bias": bias_ref}
 
     def pool(self, nid: int, node: Node) -> tuple[Candidate, dict] | None:
@@ -238,9 +215,9 @@ class Analysis:
         from ir.ops.nn import _pool_params
 
         out_t = tensor_of(node.types[0]) if len(node.types) == 1 else None
-        if out_t is None or out_t.dtype.name not in ("float32", "float64") or len(out_t.shape) != 4:
+        if out_t is None or dtype_name(out_t.dtype) not in ("float32", "float64") or len(out_t.shape) != 4:
             return None
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
         if not node.args or node.args[0] != Use(0):
             return None
         try:
@@ -256,7 +233,7 @@ class Analysis:
         if x is None or x.dtype != out_t.dtype or len(x.shape) != 4:
             return None
         cand = Candidate(nid, "gemm", tuple(out_t.shape))  # type: ignore[arg-type]
-        return cand, {"out": out_t.dtype.name, "pool": {"k": k, "s": st, "p": p, "d": d}, "x": refs[0]}
+        return cand, {"out": dtype_name(out_t.dtype), "pool": {"k": k, "s": st, "p": p, "d": d}, "x": refs[0]}
 
     def gemm(self, nid: int, node: Node) -> tuple[Candidate, dict] | None:
         """A matmul that kernels can run through BLAS: two float arrays of the result's dtype,
@@ -265,9 +242,9 @@ class Analysis:
 
         blas = find_blas()
         out_t = tensor_of(node.types[0]) if len(node.types) == 1 else None
-        if blas is None or out_t is None or out_t.dtype.name not in ("float32", "float64") or node.kwargs:
+        if blas is None or out_t is None or dtype_name(out_t.dtype) not in ("float32", "float64") or node.kwargs:
             return None
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
         if len(refs) != 2 or node.args != (Use(0), Use(1)):
             return None
         lays = [self.layout.get(r) for r in refs]
@@ -281,19 +258,19 @@ class Analysis:
             # NumPy's matmul calls gemv (a vector operand), dot, or syrk (``x @ x.T``) there, whose
             # sums differ from gemm's beyond the tolerance: np.matmul itself runs it (a host step)
             return None
-        ma, mb = _blas_matrix(a), _blas_matrix(b)
+        ma, mb = blas_matrix(a), blas_matrix(b)
         if ma is None or mb is None:
             return None
         cand = Candidate(nid, "gemm", tuple(out_t.shape))  # type: ignore[arg-type]
-        return cand, {"out": out_t.dtype.name, "ilp64": blas.ilp64, "refs": refs}
+        return cand, {"out": dtype_name(out_t.dtype), "ilp64": blas.ilp64, "refs": refs}
 
     def operand_info(self, nid: int, node: Node) -> list[tuple[str, Any]] | None:
         """Per Use: ("tensor", TensorType) | ("scalar", kind); ``None`` if a kernel cannot read it."""
         out = []
-        for ref in self.g.inputs(nid):
+        for ref in self.inputs(nid):
             t = self.vtype(ref)
             tt = tensor_of(t)
-            if tt is not None and tt.dtype.name in NUMBA_DTYPES:
+            if tt is not None and dtype_name(tt.dtype) in NUMBA_DTYPES:
                 out.append(("tensor", tt))
             elif ref in self.static and isinstance(self.static[ref], (bool, int, float)):
                 out.append(("static", self.static[ref]))
@@ -305,7 +282,7 @@ class Analysis:
 
     def elementwise(self, nid: int, node: Node, rule: Scalar) -> tuple[Candidate, dict] | None:
         out_t = tensor_of(node.types[0]) if len(node.types) == 1 else None
-        if out_t is None or out_t.dtype.name not in NUMBA_DTYPES:
+        if out_t is None or dtype_name(out_t.dtype) not in NUMBA_DTYPES:
             return None
         ops = self.operand_info(nid, node)
         if ops is None or not any(k == "tensor" for k, _ in ops):
@@ -326,7 +303,7 @@ class Analysis:
                 kinds.append("p")
         for lit in _literals(node):
             examples.append(lit)
-        out = out_t.dtype.name
+        out = dtype_name(out_t.dtype)
         if rule.loop == "common":
             try:
                 loop = np.result_type(*examples).name
@@ -336,7 +313,7 @@ class Analysis:
             loop = "bool"
         elif rule.loop == "same":
             first = next(v for k, v in ops if k == "tensor")
-            loop = first.dtype.name
+            loop = dtype_name(first.dtype)
         else:
             loop = out
         if loop not in NUMBA_DTYPES:
@@ -357,7 +334,7 @@ class Analysis:
 
     def fake_operands(self, node: Node, nid: int) -> tuple[list, dict]:
         """Operands as ``Operand`` text with literal values, for ``accepts`` rules."""
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
 
         def conv(t: Any) -> Any:
             if isinstance(t, Use):
@@ -371,13 +348,13 @@ class Analysis:
 
     def reduction(self, nid: int, node: Node, rule: Reduce) -> tuple[Candidate, dict] | None:
         out_t = tensor_of(node.types[0]) if len(node.types) == 1 else None
-        if out_t is None or out_t.dtype.name not in NUMBA_DTYPES:
+        if out_t is None or dtype_name(out_t.dtype) not in NUMBA_DTYPES:
             return None
         if not node.args or not isinstance(node.args[0], Use):
             return None
-        src = self.g.inputs(nid)[node.args[0].index]
+        src = self.inputs(nid)[node.args[0].index]
         in_t = tensor_of(self.vtype(src))
-        if in_t is None or in_t.dtype.name not in NUMBA_DTYPES:
+        if in_t is None or dtype_name(in_t.dtype) not in NUMBA_DTYPES:
             return None
         try:
             kw = self.static_arg(node.kwargs, nid)
@@ -408,15 +385,15 @@ class Analysis:
         ddof = kwargs.get("ddof", 0)
         if not isinstance(ddof, int) or isinstance(ddof, bool):
             return None
-        if node.op in ("var", "std", "mean") and not out_t.dtype.name.startswith("float"):
+        if node.op in ("var", "std", "mean") and not dtype_name(out_t.dtype).startswith("float"):
             return None
         cand = Candidate(nid, "reduce", tuple(out_t.shape), tuple(in_t.shape), axes, keepdims)  # type: ignore[arg-type]
-        return cand, {"out": out_t.dtype.name, "ddof": ddof, "src": src, "count": count}
+        return cand, {"out": dtype_name(out_t.dtype), "ddof": ddof, "src": src, "count": count}
 
     # -- views ------------------------------------------------------------------------------------
     def view_layout(self, nid: int, node: Node) -> list[Layout] | None:
         """Geometry of a movement op's result(s) when NumPy would return views."""
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
         if not node.args or not isinstance(node.args[0], Use):
             return None
         base = self.layout.get(refs[node.args[0].index])
@@ -478,24 +455,6 @@ def _conv_geometry(x: Any, w: Any, kwargs: dict) -> dict | None:
     return {"stride": stride, "dilation": dilation, "pads": pads}
 
 
-def _blas_matrix(lay: Layout) -> tuple[int, int, int] | None:
-    """(transpose flag, leading dimension, row stride) of the matrix in ``lay``'s last two axes,
-    in elements, or ``None`` when BLAS cannot read it in place."""
-    from .blas import CBLAS_NO_TRANS, CBLAS_TRANS
-
-    item = lay.dtype.itemsize
-    rows, cols = lay.shape[-2], lay.shape[-1]
-    rs, cs = lay.strides[-2], lay.strides[-1]
-    if rs % item or cs % item or lay.offset % item or rs < 0 or cs < 0:
-        return None
-    rs, cs = rs // item, cs // item
-    if (cols == 1 or cs == 1) and (rows == 1 or rs >= cols):
-        return CBLAS_NO_TRANS, (rs if rows > 1 else cols), rs
-    if (rows == 1 or rs == 1) and (cols == 1 or cs >= rows):
-        return CBLAS_TRANS, (cs if cols > 1 else rows), 1
-    return None
-
-
 def _flat_template(template: Any) -> bool:
     """Elementwise templates hold Uses and literals only (no slices or nested tuples)."""
     for t in template:
@@ -519,8 +478,3 @@ def _fits(value: Any, dtype: str) -> bool:
         return True
     info = np.iinfo(dtype)
     return info.min <= value <= info.max
-
-
-
-
-blas_matrix = _blas_matrix

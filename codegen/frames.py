@@ -16,9 +16,9 @@ import numpy as np
 from ir import Graph
 from ir.node import Use
 
-from .analysis import Layout, c_strides, tensor_of
+from .analysis import Layout, c_strides, dtype_name, tensor_of
 from .fusion import Group
-from .kernels import SWAP_BLOCK, KernelSpec, KNode, Mem, generate
+from .kernels import SWAP_BLOCK, KernelSource, KernelSpec, KNode, Mem, generate
 from .loops import on_domain as _on_domain
 from .loops import simplify as _simplify
 from .matmuls import _swap
@@ -63,7 +63,7 @@ class Frames:
                 self.layout[ref] = lay
             varying = self.g.node(lay.root[0]).op not in ("param", "constant")
             strides = _on_domain(lay, grp, align, varying)
-            key = (lay.root, lay.offset, strides, lay.dtype.name)
+            key = (lay.root, lay.offset, strides, dtype_name(lay.dtype))
             if key not in mem_index:
                 mem_index[key] = len(mems)
                 mems.append(key)
@@ -79,7 +79,7 @@ class Frames:
         for nid in members:
             node = self.g.node(nid)
             role = grp.roles[nid]
-            refs = self.g.inputs(nid)
+            refs = self.inputs(nid)
 
             def conv(t: Any, refs: list = refs) -> Any:
                 if not isinstance(t, Use):
@@ -153,7 +153,7 @@ class Frames:
         split_cols = self.column_split(gemms, grp, dims, n_outer, n_inner)
         spec = KernelSpec(n_outer, n_inner, tuple(mem_specs), tuple(k for k, _ in scalars), tuple(knodes), name,
                           tuple(replace(g[0], cols=split_cols, swap=split_cols and _swap(*g)) for g in gemms))
-        source = generate(spec)
+        source = self.source_of(spec)
         kid = self.kernel_index.get(source.text)
         if kid is None:
             kid = self.kernel_index[source.text] = len(self.kernel_sources)
@@ -196,6 +196,19 @@ class Frames:
                     self.frame_word(slot_desc, lo, hi, dims, n_outer, count, mems, scalars, scratch_offsets, c)
         reads = tuple(sorted({self.slot(root) for root in self.step_reads}))
         return KernelStep(kid, frames, source.name, work, blas=bool(gemms), reads=reads)
+
+    def source_of(self, spec: KernelSpec) -> KernelSource:
+        """``kernels.generate(spec)``, once per distinct spec in this plan (the layers of a model,
+        the steps of an unrolled loop).  The key is the spec and its ``repr``: specs compare equal
+        when their literals do (``2 == 2.0 == True``), their reprs tell the types apart."""
+        try:
+            key: Any = (spec, repr(spec))
+            hit = self.sources.get(key)
+        except TypeError:  # an unhashable literal: generate it every time
+            return generate(spec)
+        if hit is None:
+            hit = self.sources[key] = generate(spec)
+        return hit
 
     def work(self, grp: Group, members: list[int], gemms: list) -> int:
         """Estimated nanoseconds of a kernel on one core (measured on the 2-core AMD EPYC: about

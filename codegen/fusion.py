@@ -104,8 +104,12 @@ def fuse(graph: Graph, order: Sequence[int], candidates: Mapping[int, Candidate]
             gid = merged[gid]
         return gid
 
+    absorbed: dict[int, set[int]] = {}  # group id -> the ids merged into it (itself included)
+
     def depends(u: int, gid: int) -> bool:
-        return any(find(a) == gid for a in ancestors.get(u, ()))
+        """Whether node ``u`` depends on group ``gid`` (a group no other was merged into)."""
+        below = ancestors.get(u)
+        return below is not None and not below.isdisjoint(absorbed.get(gid, (gid,)))
 
     for nid in order:
         producers = [src for src, _ in graph.inputs(nid)]
@@ -147,7 +151,7 @@ def fuse(graph: Graph, order: Sequence[int], candidates: Mapping[int, Candidate]
             group_of[nid] = g.id
             below = below | {g.id}
             if enabled and role == "full":
-                _merge_siblings(g, nid, graph, producers, group_of, groups, merged, find, depends)
+                _merge_siblings(g, nid, graph, producers, group_of, groups, merged, find, depends, absorbed)
         ancestors[nid] = below
     position = {nid: i for i, nid in enumerate(order)}
     for g in groups:
@@ -156,7 +160,8 @@ def fuse(graph: Graph, order: Sequence[int], candidates: Mapping[int, Candidate]
 
 
 def _merge_siblings(g: Group, nid: int, graph: Graph, producers: list[int], group_of: dict[int, int],
-                    groups: list[Group], merged: dict[int, int], find, depends) -> None:
+                    groups: list[Group], merged: dict[int, int], find, depends,
+                    absorbed: dict[int, set[int]]) -> None:
     """Fold other elementwise groups feeding ``nid`` with the same domain into ``g``
     (``(x @ a + b) + (h @ c + d)``: both bias adds and the sum become one loop)."""
     for u in producers:
@@ -176,6 +181,7 @@ def _merge_siblings(g: Group, nid: int, graph: Graph, producers: list[int], grou
             g.add(m, other.roles[m])
             group_of[m] = g.id
         merged[other.id] = g.id
+        absorbed.setdefault(g.id, {g.id}).update(absorbed.pop(other.id, (other.id,)))
 
 
 def _gemm_reads(g: Group, other: Group, graph: Graph, group_of: dict[int, int], find) -> bool:

@@ -166,7 +166,7 @@ class Matmuls:
         blas = self.blas_for(nid)
         assert blas is not None
         fold = fold and blas.private
-        a_ref, b_ref = self.g.inputs(nid)
+        a_ref, b_ref = self.inputs(nid)
         a, b, c = self.layout[a_ref], self.layout[b_ref], self.layout[(nid, 0)]
         ta, lda, a_rs = blas_matrix(a)  # type: ignore[misc]
         tb, ldb, _ = blas_matrix(b)  # type: ignore[misc]

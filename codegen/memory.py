@@ -41,8 +41,9 @@ class Memory:
         # views' geometry was computed for C order: results that are viewed, and the convolutions
         # whose buffer their kernel's epilogue may take over, stay C order
         self.viewed = {lay.root for r, lay in self.layout.items() if r != lay.root}
+        viewed_nodes = {root[0] for root in self.viewed}
         for i, u in enumerate(self.units):
-            viewed = any(root[0] in unit_nodes[u] for root in self.viewed)
+            viewed = not viewed_nodes.isdisjoint(unit_nodes[u])
             for nid in unit_nodes[u]:
                 node = self.g.node(nid)
                 t = tensor_of(node.types[0]) if node.types else None
@@ -60,7 +61,7 @@ class Memory:
             for nid in unit_nodes[u]:
                 node = self.g.node(nid)
                 n_out = max(1, node.num_outputs) if get_op(node.op).multi_output else 1
-                below = frozenset().union(*(derived.get(r, frozenset()) for r in self.g.inputs(nid)))
+                below = frozenset().union(*(derived.get(r, frozenset()) for r in self.inputs(nid)))
                 for k in range(n_out):
                     ref = (nid, k)
                     if ref in produced_at:
@@ -72,13 +73,13 @@ class Memory:
         # escaping roots: returned (directly, through views, or through NumPy calls) -> output block
         out_node = self.g.output_node
         self.escaping: set[tuple[int, int]] = set()
-        for ref in self.g.inputs(out_node):
+        for ref in self.inputs(out_node):
             self.escaping.update(derived.get(ref, ()))
         # last use of each root, by step position
         last: dict[tuple[int, int], int] = {}
         for i, u in enumerate(self.units):
             for nid in unit_nodes[u]:
-                for ref in self.g.inputs(nid):
+                for ref in self.inputs(nid):
                     if u[0] == "group" and self.group_of.get(ref[0]) == u[1] \
                             and self.group_by_id[u[1]].roles[ref[0]] != "gemm":
                         continue  # computed inside the kernel, never in memory
@@ -138,7 +139,7 @@ class Memory:
         wide = grp.has_gemm and math.prod(grp.domain[:-1]) < grp.domain[-1]
         for nid in grp.members:
             matmul = grp.roles[nid] == "gemm" and self.g.node(nid).op == "matmul"
-            for position, src in enumerate(self.g.inputs(nid)):
+            for position, src in enumerate(self.inputs(nid)):
                 if self.group_of.get(src[0]) == grp.id and grp.roles[src[0]] != "gemm":
                     continue
                 if matmul and (wide or position == 1):

@@ -87,7 +87,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
         self.group_by_id = {grp.id: grp for grp in self.groups}
         self.consumers = {nid: [] for nid in self.order}
         for nid in self.order:
-            for src, out in self.g.inputs(nid):
+            for src, out in self.inputs(nid):
                 self.consumers[src].append((nid, out))
         self.root_layouts()
         self.materialized = self.materialize()
@@ -140,7 +140,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
                 continue
             succ.setdefault(u, {})
             first[u] = min(first.get(u, nid), nid)
-            for src, _ in self.g.inputs(nid):
+            for src, _ in self.inputs(nid):
                 v = unit_of.get(src)
                 if v is not None and v != u:
                     succ.setdefault(v, {})[u] = None
@@ -152,6 +152,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
         self.frame_base: list[int] = []
         self.scalar_patches: list[tuple[int, int, str]] = []
         self.kernel_sources: list[KernelSource] = []
+        self.sources: dict[Any, KernelSource] = {}  # generated source per distinct spec (Frames.source_of)
         self.kernel_index: dict[str, int] = {}
         self.bases: dict[tuple[int, int], int] = {}  # dynamic root -> base index
         self.next_base = 3
@@ -201,7 +202,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
             elif (nid, 0) in self.static and self.kind.get(nid) == "static":
                 statics.append((self.slot((nid, 0)), self.static[(nid, 0)]))
         out_node = self.g.output_node
-        out_refs = self.g.inputs(out_node)
+        out_refs = self.inputs(out_node)
         # 0-d values kernels compute that the reference would have as NumPy scalars: NumPy calls
         # and the caller get scalars (``np.abs(x).T`` of a 0-d ``x`` is a scalar, ``np.where``'s a 0-d array)
         scalar_refs = {ref for ref in self.buffers if getattr(tensor_of(self.vtype(ref)), "shape", None) == ()
@@ -267,7 +268,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
         for nid in self.order:
             kind = self.kind[nid]
             if kind in ("host", "interp", "output") or (kind == "view" and self.view_needs_object(nid)):
-                need.update(self.g.inputs(nid))
+                need.update(self.inputs(nid))
             if kind == "host" and (nid, 0) in self.buffers:
                 need.add((nid, 0))  # NumPy writes it through out=
         return need
@@ -293,7 +294,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
     def node_step(self, nid: int, need_obj: set) -> Any:
         node = self.g.node(nid)
         kind = self.kind[nid]
-        refs = self.g.inputs(nid)
+        refs = self.inputs(nid)
         n_out = max(1, node.num_outputs) if get_op(node.op).multi_output else 1
         outs = tuple(self.slot((nid, k)) for k in range(n_out))
         ins = tuple(self.slot(r) for r in refs)

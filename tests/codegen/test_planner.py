@@ -1,0 +1,65 @@
+"""The planner's own bookkeeping (``codegen.plan`` and its parts): what it reuses within one plan."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import codegen.frames as frames
+import tracer
+from codegen import plan as plan_module
+from codegen.frames import Frames
+from codegen.kernels import KernelSpec, KNode, Mem, generate
+from codegen.plan import plan_graph
+from ir import type_of
+from tracer import nn
+
+
+STEPS = 12
+
+
+class _Cell(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ih = nn.Linear(8, 16)
+        self.hh = nn.Linear(16, 16)
+
+    def forward(self, x):
+        h = np.zeros((x.shape[0], 16), np.float32)
+        for t in range(STEPS):
+            h = np.tanh(self.ih(x[:, t]) + self.hh(h))
+        return h
+
+
+def test_identical_kernels_are_generated_once_per_plan(monkeypatch):
+    x = np.random.default_rng(0).standard_normal((4, 12, 8)).astype(np.float32)
+    cell = _Cell()
+    sm = tracer.trace(cell, x)
+    calls = []
+
+    def counting(spec):
+        calls.append(spec)
+        return generate(spec)
+
+    monkeypatch.setattr(frames, "generate", counting)
+    plan = plan_graph(sm.graph, [type_of(x)])
+    assert len(plan.kernel_steps) >= 12
+    assert len(calls) == len(set(calls)) == len(plan.kernels)
+    np.testing.assert_allclose(sm(x), cell(x), rtol=1e-5, atol=1e-6)
+
+
+def test_specs_equal_but_for_the_type_of_a_literal_get_their_own_source():
+    def spec(value):
+        node = KNode("add", "full", (("mem", 0), ("lit", value)), stores=(1,), out="float64", loop="float64")
+        return KernelSpec(1, 0, (Mem("float64", ("1",), "x"), Mem("float64", ("1",), "out")), (), (node,), "k")
+
+    holder = type("Holder", (), {"sources": {}})()
+    int_one, float_one, true = spec(1), spec(1.0), spec(True)
+    assert int_one == float_one == true  # dataclass equality: 1 == 1.0 == True
+    for s in (int_one, float_one, true, int_one):
+        assert Frames.source_of(holder, s) == generate(s)
+    assert len(holder.sources) == 3
+
+
+def test_plan_module_keeps_every_public_name():
+    for name in plan_module.__all__:
+        assert hasattr(plan_module, name), name
