@@ -28,7 +28,12 @@ class Layout:
 
 
 def tensor_of(t: Any) -> TensorType | None:
-    if isinstance(t, TensorType) and t.is_concrete:
+    """``t`` when it is a concrete ``TensorType`` (``TensorType.is_concrete``, written out: the
+    planner asks this tens of thousands of times per plan), else ``None``."""
+    if isinstance(t, TensorType) and t.dtype is not None and t.shape is not None:
+        for d in t.shape:
+            if not isinstance(d, int):
+                return None
         return t
     return None
 

@@ -63,3 +63,14 @@ def test_specs_equal_but_for_the_type_of_a_literal_get_their_own_source():
 def test_plan_module_keeps_every_public_name():
     for name in plan_module.__all__:
         assert hasattr(plan_module, name), name
+
+
+def test_tensor_of_agrees_with_is_concrete():
+    from codegen.layout import tensor_of
+    from ir import ScalarType, TensorType
+
+    f32 = np.dtype(np.float32)
+    for t in (TensorType(f32, (2, 3)), TensorType(f32, ()), TensorType(f32, None), TensorType(None, (2,)),
+              TensorType(f32, ("B", 3)), TensorType(f32, (None, 3)), ScalarType("int"), None):
+        assert (tensor_of(t) is not None) == (isinstance(t, TensorType) and t.is_concrete), t
+        assert tensor_of(t) is None or tensor_of(t) is t
