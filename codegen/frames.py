@@ -49,6 +49,7 @@ class Frames:
 
     def kernel_step(self, grp: Group, kernel_reads: set) -> KernelStep:
         self.step_reads: set[tuple[int, int]] = set()  # arrays NumPy calls made that this kernel reads
+        self.scratch_fixups: list[tuple[int, int, int]] = []  # (frame word, chunk, offset in its scratch)
         rank = len(grp.domain)
         outer_n = rank - grp.k
         mems: list[tuple] = []  # (layout key, dtype, element strides on the domain)
@@ -194,6 +195,8 @@ class Frames:
                     self.gemm_word(slot_desc, gemms, c, cols_offsets)
                 else:
                     self.frame_word(slot_desc, lo, hi, dims, n_outer, count, mems, scalars, scratch_offsets, c)
+        if self.scratch_fixups:  # placed in the arena once every value's offset and lifetime is known
+            self.scratch_requests.append((self.unit_index, chunks, total + swapped, self.scratch_fixups))
         reads = tuple(sorted({self.slot(root) for root in self.step_reads}))
         return KernelStep(kid, frames, source.name, work, blas=bool(gemms), reads=reads)
 

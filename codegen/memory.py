@@ -93,6 +93,7 @@ class Memory:
         by_step: dict[int, list[tuple[int, int]]] = {}
         for ref, i in produced_at.items():
             by_step.setdefault(i, []).append(ref)
+        owners: list[tuple[int, tuple[int, int], int, int]] = []  # (step, root, offset, size) of arena buffers
         for i, u in enumerate(self.units):
             live = [b for b in live if last.get(alias.get(b[2], b[2]), -1) >= i]
             for ref in sorted(by_step.get(i, [])):
@@ -114,6 +115,7 @@ class Memory:
                     continue
                 offset = _first_fit(live, size)
                 live.append((offset, size, ref))
+                owners.append((i, ref, offset, size))
                 arena_end = max(arena_end, offset + size)
                 self.buffers[ref] = ("arena", offset)
             # re-root views made from aliased buffers
@@ -123,7 +125,23 @@ class Memory:
                 self.layout[ref] = Layout(root, lay.offset, lay.shape, lay.strides, lay.dtype)
         self.alias = alias
         self.values_bytes = align_up(arena_end)
+        # the steps during which each arena buffer holds a value (from its first write to its
+        # last reader, in-place successors included): kernels' scratch goes around them
+        self.occupied = [(i, max(i, last.get(ref, -1)), offset, size) for i, ref, offset, size in owners]
         self.outblock_bytes = outblock
+
+    def place_scratch(self) -> int:
+        """Put each kernel's scratch (per chunk: row buffers, im2col columns, transposed matmul
+        blocks) where no value is live during that kernel, first fit, and set the frame words
+        that point into it.  Returns the arena's size."""
+        end = self.values_bytes
+        for unit, chunks, per_chunk, fixups in self.scratch_requests:
+            busy = [(offset, size, None) for first, last, offset, size in self.occupied if first <= unit <= last]
+            start = _first_fit(busy, chunks * per_chunk)
+            for word, chunk, offset in fixups:
+                self.frame_const[word] = start + chunk * per_chunk + offset
+            end = max(end, start + chunks * per_chunk)
+        return end
 
     def donor(self, unit: Any, ref: tuple[int, int], live: list, last: dict, i: int) -> tuple[int, int] | None:
         """An input buffer that an elementwise kernel may overwrite with ``ref``."""

@@ -158,12 +158,13 @@ class _Build(Memory, Frames, Matmuls, Analysis):
         self.next_base = 3
         self.pending_publish: dict[tuple[int, int], list[int]] = {}  # host root -> frame words
         self.scratch_bytes = 0
-        self.scratch_fixups: list[tuple[int, int, int]] = []
+        self.scratch_requests: list[tuple[int, int, int, list]] = []  # (unit, chunks, bytes per chunk, fixups)
         self.max_chunks = 1
         steps: list[Any] = []
         kernel_reads: set[tuple[int, int]] = set()
         need_obj = self.objects_needed()
-        for u in self.units:
+        for i, u in enumerate(self.units):
+            self.unit_index = i  # the step kernel_step plans (its scratch is placed by lifetimes)
             if u[0] == "group":
                 steps.append(self.kernel_step(self.group_by_id[u[1]], kernel_reads))
             else:
@@ -171,8 +172,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
                 step = self.node_step(nid, need_obj)
                 if step is not None:
                     steps.append(step)
-        for word, chunk, offset in self.scratch_fixups:
-            self.frame_const[word] = self.values_bytes + chunk * self.scratch_bytes + offset
+        arena_bytes = self.place_scratch()
         # publish host-produced arrays that kernels read (their pointers are known only at run time)
         for s in steps:
             if isinstance(s, (HostStep, InterpStep)):
@@ -222,7 +222,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
             kernels=self.kernel_sources,
             frame_const=np.array(self.frame_const, np.int64), frame_base=np.array(self.frame_base, np.int64),
             scalar_patches=self.scalar_patches, n_bases=self.next_base,
-            arena_bytes=self.values_bytes + self.scratch_bytes * self.max_chunks,
+            arena_bytes=arena_bytes,
             scratch_offset=self.values_bytes, scratch_bytes=self.scratch_bytes,
             outblock_bytes=self.outblock_bytes, arena_objects=arena_objects, outblock_objects=outblock_objects,
             fallbacks=tuple(dict.fromkeys(self.fallbacks)), interpreted=tuple(dict.fromkeys(self.interpreted)),
