@@ -36,7 +36,7 @@ import numpy as np
 from ir import Graph, ScalarType, TensorType, Type
 from ir.node import Node, Use
 from ir.ops import get_op
-from ir.passes import cse, dce, infer_types, unroll_loops
+from ir.passes import cse, dce, infer_types, merge_sliced_matmuls, unroll_loops
 from ir.toposort import lexicographical_topological_sort
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
@@ -80,6 +80,9 @@ class PlanOptions:
         Loops whose trip count is known from constants and input shapes, up to this many
         iterations, are planned as straight-line code (``ir.passes.unroll_loops``); 0 keeps
         every loop a loop (its body compiled, the loop itself run from Python).
+    merge : bool
+        Products of one right operand with slices of one array become one product and slices
+        of it (``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop).
     """
 
     fuse: bool = True
@@ -88,6 +91,7 @@ class PlanOptions:
     threads: int = 2
     parallel_work: int | None = None
     unroll: int = 256
+    merge: bool = True
 
 
 @dataclass
@@ -1044,11 +1048,16 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
     kernel k_mul_max_sub_exp_etc
     """
     options = options or PlanOptions()
+    typed = None
     if options.unroll and any(node.blocks for _, node in graph.nodes()):
         typed = infer_types(graph, list(input_types))
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
-            graph = dce(cse(unrolled))
+            graph = typed = dce(cse(unrolled))
+    if options.merge and any(node.op in ("matmul", "dot") for _, node in graph.nodes()):
+        typed = typed if typed is not None else infer_types(graph, list(input_types))
+        merged = merge_sliced_matmuls(typed)
+        graph = graph if merged is typed else merged
     build = _Build(graph, input_types, options)
     build.scalar_inputs = scalar_inputs
     return build.run()
