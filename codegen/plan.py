@@ -36,7 +36,7 @@ import numpy as np
 from ir import Graph, ScalarType, TensorType, Type
 from ir.node import Node, Use
 from ir.ops import get_op
-from ir.passes import cse, dce, infer_types, merge_sliced_matmuls, unroll_loops
+from ir.passes import copy_shared_transposes, cse, dce, infer_types, merge_sliced_matmuls, unroll_loops
 from ir.toposort import lexicographical_topological_sort
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
@@ -83,6 +83,9 @@ class PlanOptions:
     merge : bool
         Products of one right operand with slices of one array become one product and slices
         of it (``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop).
+    copy_transposes : bool
+        A ``W.T`` shared by small products is copied contiguous once per call, so that they run
+        ``A @ B`` instead of the swapped product (``ir.passes.copy_shared_transposes``).
     """
 
     fuse: bool = True
@@ -92,6 +95,7 @@ class PlanOptions:
     parallel_work: int | None = None
     unroll: int = 256
     merge: bool = True
+    copy_transposes: bool = True
 
 
 @dataclass
@@ -1054,9 +1058,10 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
             graph = typed = dce(cse(unrolled))
-    if options.merge and any(node.op in ("matmul", "dot") for _, node in graph.nodes()):
+    if (options.merge or options.copy_transposes) and any(node.op in ("matmul", "dot") for _, node in graph.nodes()):
         typed = typed if typed is not None else infer_types(graph, list(input_types))
-        merged = merge_sliced_matmuls(typed)
+        merged = merge_sliced_matmuls(typed) if options.merge else typed
+        merged = copy_shared_transposes(merged) if options.copy_transposes else merged
         graph = graph if merged is typed else merged
     build = _Build(graph, input_types, options)
     build.scalar_inputs = scalar_inputs

@@ -1,6 +1,8 @@
 """The numba backend plans products of one weight with slices of one array as one product
-(``ir.passes.merge_sliced_matmuls``): an RNN's input projection leaves its loop.  Results stay
-within SPEC's bound of eager NumPy; the interpreter never runs the pass (bit-equal to eager)."""
+(``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop) and reads a
+``W.T`` that many small products share through one contiguous copy
+(``ir.passes.copy_shared_transposes``).  Results stay within SPEC's bound of eager NumPy; the
+interpreter never runs these passes (bit-equal to eager)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,19 @@ def test_the_scripted_rnn_multiplies_its_whole_input_once():
     _, _, ex = run_both(sm, (x,), PlanOptions(merge=False))
     assert len(products(ex.compiled((x,)).plan.graph)) == 2 * 9, "merge=False keeps one product per step"
     assert "f32[4, 9, 16]" not in products(ex.compiled((x,)).plan.graph)
+
+
+def test_the_rnn_steps_read_copied_weights():
+    model = ElmanRNN(6, 16)
+    sm = tracer.script(model, (f32(2, 5, 6),))
+    x = f32(4, 9, 6)
+    for options, copies in ((PlanOptions(), 1), (PlanOptions(merge=False), 2), (PlanOptions(copy_transposes=False), 0)):
+        got, want, ex = run_both(sm, (x,), options)
+        assert_close(got, want)
+        graph = ex.compiled((x,)).plan.graph
+        assert [n.op for _, n in graph.nodes()].count("copy") == copies, options
+    for _ in range(2):
+        assert_close(sm(x), model(x))
 
 
 def test_the_traced_rnn_too_and_the_interpreter_stays_bit_equal_to_eager():
