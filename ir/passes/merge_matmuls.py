@@ -14,8 +14,10 @@ not cut the contracted axis, each is a slice of one product over the whole array
 :func:`merge_sliced_matmuls` finds such groups (``matmul`` or ``dot`` nodes with one right
 operand, left operands that are ``getitem`` of one array by literal ints and slices) and gives
 them one product over the slices' bounding box, each former product becoming a ``getitem`` of
-it.  The input projection of the RNN leaves the recurrence: one ``(16*64, 32) @ (32, 128)``
-product, and each step keeps only the hidden-state product.
+it.  With a 2-d ``W`` that product is written as one 2-d product over all the box's rows
+(``reshape`` to ``(rows, K)`` and back), one BLAS call whatever the backend does with batch axes.
+The input projection of the RNN leaves the recurrence: one ``(16*64, 32) @ (32, 128)`` product,
+and each step keeps only the hidden-state product.
 
 Which axes may be cut depends on the right operand ``W``:
 
@@ -231,8 +233,18 @@ class _Merger:
         if box_index is not None:
             a_ref = (g.add(Node("getitem", (Use(0), box_index), types=(a_type,), scope=first.scope, loc=first.loc),
                            [src]), 0)
-        whole = (g.add(Node(op, (Use(0), Use(1)), types=(whole_type,), scope=first.scope, loc=first.loc),
-                       [a_ref, w_ref]), 0)
+        w_rank = len(g.value_type(w_ref).shape)
+        if w_rank == 2 and len(a_type.shape) > 2:
+            # one 2-d product over all rows, shaped back: one BLAS call however the plan treats batch axes
+            rows = (math.prod(a_type.shape[:-1]), a_type.shape[-1])
+            a_ref = (g.add(Node("reshape", (Use(0), rows), types=(_infer("reshape", (Use(0), rows), [a_type]),),
+                                scope=first.scope, loc=first.loc), [a_ref]), 0)
+        whole = (g.add(Node(op, (Use(0), Use(1)), types=(_infer(op, (Use(0), Use(1)), [g.value_type(a_ref),
+                                                                                     g.value_type(w_ref)]),),
+                            scope=first.scope, loc=first.loc), [a_ref, w_ref]), 0)
+        if g.value_type(whole) != whole_type:
+            whole = (g.add(Node("reshape", (Use(0), whole_type.shape), types=(whole_type,), scope=first.scope,
+                                loc=first.loc), [whole]), 0)
         for m, index in zip(members, picks):
             node = g.node(m.nid)
             new = whole
@@ -278,9 +290,11 @@ def merge_sliced_matmuls(graph: Graph, *, max_extra: float = MAX_EXTRA) -> Graph
     >>> print(merge_sliced_matmuls(f.graph))  # doctest: +ELLIPSIS
     graph forward(%x: f32[2, 2, 4]):
       %constant : f32[4, 3] = constant(name='c0')  # ...
-      %matmul : f32[2, 2, 3] = matmul(%x, %constant)  # ...
-      %getitem : f32[2, 3] = getitem(%matmul, (:, 0))  # ...
-      %getitem_1 : f32[2, 3] = getitem(%matmul, (:, 1))  # ...
+      %reshape : f32[4, 4] = reshape(%x, (4, 4))  # ...
+      %matmul : f32[4, 3] = matmul(%reshape, %constant)  # ...
+      %reshape_1 : f32[2, 2, 3] = reshape(%matmul, (2, 2, 3))  # ...
+      %getitem : f32[2, 3] = getitem(%reshape_1, (:, 0))  # ...
+      %getitem_1 : f32[2, 3] = getitem(%reshape_1, (:, 1))  # ...
       %add : f32[2, 3] = add(%getitem, %getitem_1)  # ...
       return %add
     """
