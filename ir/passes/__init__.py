@@ -18,7 +18,8 @@ from .merge_matmuls import merge_sliced_matmuls
 from .transposed_weights import copy_shared_transposes
 from .unroll import unroll_loops
 
-__all__ = ["PASSES", "DEFAULT_PIPELINE", "copy_shared_transposes", "cse", "dce", "fold", "infer_types", "merge_sliced_matmuls", "run_passes", "unroll_loops"]
+__all__ = ["PASSES", "DEFAULT_PIPELINE", "copy_shared_transposes", "cse", "dce", "fold", "infer_types",
+           "merge_sliced_matmuls", "run_passes", "unroll_loops"]
 
 PASSES: dict[str, Callable[[Graph], Graph]] = {
     "copy_shared_transposes": copy_shared_transposes,

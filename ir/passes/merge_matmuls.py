@@ -47,8 +47,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..graph import Graph, ValueRef
 from ..node import Node, Slice, Use, map_template
 from ..ops import get_op
