@@ -38,7 +38,7 @@ import numpy as np
 
 from ir import Graph, Type
 from ir.ops import get_op
-from ir.passes import cse, dce, infer_types, unroll_loops
+from ir.passes import copy_shared_transposes, cse, dce, infer_types, merge_sliced_matmuls, unroll_loops
 from ir.toposort import lexicographical_topological_sort
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
@@ -345,11 +345,17 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
     kernel k_mul_max_sub_exp_etc
     """
     options = options or PlanOptions()
+    typed = None
     if options.unroll and any(node.blocks for _, node in graph.nodes()):
         typed = infer_types(graph, list(input_types))
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
-            graph = dce(cse(unrolled))
+            graph = typed = dce(cse(unrolled))
+    if (options.merge or options.copy_transposes) and any(node.op in ("matmul", "dot") for _, node in graph.nodes()):
+        typed = typed if typed is not None else infer_types(graph, list(input_types))
+        merged = merge_sliced_matmuls(typed) if options.merge else typed
+        merged = copy_shared_transposes(merged) if options.copy_transposes else merged
+        graph = graph if merged is typed else merged
     build = _Build(graph, input_types, options)
     build.scalar_inputs = scalar_inputs
     return build.run()

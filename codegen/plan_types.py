@@ -50,6 +50,12 @@ class PlanOptions:
         Loops whose trip count is known from constants and input shapes, up to this many
         iterations, are planned as straight-line code (``ir.passes.unroll_loops``); 0 keeps
         every loop a loop (its body compiled, the loop itself run from Python).
+    merge : bool
+        Products of one right operand with slices of one array become one product and slices
+        of it (``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop).
+    copy_transposes : bool
+        A ``W.T`` shared by small products is copied contiguous once per call, so that they run
+        ``A @ B`` instead of the swapped product (``ir.passes.copy_shared_transposes``).
     """
 
     fuse: bool = True
@@ -58,6 +64,8 @@ class PlanOptions:
     threads: int = 2
     parallel_work: int | None = None
     unroll: int = 256
+    merge: bool = True
+    copy_transposes: bool = True
 
 
 @dataclass

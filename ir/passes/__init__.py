@@ -1,7 +1,7 @@
 """Graph -> Graph passes.  Each is pure (it copies), has a name, and is listed in :data:`PASSES`.
 
 >>> sorted(PASSES)
-['cse', 'dce', 'fold', 'infer_types', 'unroll_loops']
+['copy_shared_transposes', 'cse', 'dce', 'fold', 'infer_types', 'merge_sliced_matmuls', 'unroll_loops']
 """
 
 from __future__ import annotations
@@ -14,15 +14,20 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .infer import infer_types
+from .merge_matmuls import merge_sliced_matmuls
+from .transposed_weights import copy_shared_transposes
 from .unroll import unroll_loops
 
-__all__ = ["PASSES", "DEFAULT_PIPELINE", "cse", "dce", "fold", "infer_types", "run_passes", "unroll_loops"]
+__all__ = ["PASSES", "DEFAULT_PIPELINE", "copy_shared_transposes", "cse", "dce", "fold", "infer_types",
+           "merge_sliced_matmuls", "run_passes", "unroll_loops"]
 
 PASSES: dict[str, Callable[[Graph], Graph]] = {
+    "copy_shared_transposes": copy_shared_transposes,
     "dce": dce,
     "cse": cse,
     "fold": fold,
     "infer_types": infer_types,
+    "merge_sliced_matmuls": merge_sliced_matmuls,
     "unroll_loops": unroll_loops,
 }
 
