@@ -267,6 +267,8 @@ _SCRIPT = textwrap.dedent("""
     from codegen.cache import STATS
     print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "numba": "numba" in sys.modules,
                       "llvmlite": "llvmlite" in sys.modules, "pool": bool(pool._POOLS),
+                      "lazy": [m for m in ("tracer.script", "tracer.trace", "runtime.archive.writer")
+                               if m in sys.modules],
                       "out": out.tolist()}))
 """)
 
@@ -282,7 +284,7 @@ def _fresh(cache_path: Path, archive: Path, first: bool) -> dict:
 
 
 @needs_elf
-def test_a_warm_process_imports_neither_llvmlite_nor_numba(tmp_path):
+def test_a_warm_process_imports_neither_llvmlite_nor_numba_nor_the_tracer(tmp_path):
     archive = tmp_path / "m.pt"
     first = _fresh(tmp_path / "cache", archive, True)
     assert first["compiled"] >= 1
@@ -292,6 +294,7 @@ def test_a_warm_process_imports_neither_llvmlite_nor_numba(tmp_path):
         pytest.fail("the model should split over the native worker pool (whose code is cached too)")
     assert second["llvmlite"] is False, "a warm cache links kernels and the pool without LLVM"
     assert second["numba"] is False
+    assert second["lazy"] == [], "loading needs neither the tracer nor the archive writer"
     np.testing.assert_array_equal(second["out"], first["out"])
     stamps = list((tmp_path / "cache").glob("host-*.json"))
     assert len(stamps) == 1
