@@ -15,7 +15,9 @@ library (``codegen/mathlib.py``) whose code every kernel inlines.  Entries live 
     the manifest: symbol name, kernel name, the object's SHA-256 and the key material.
 
 An entry whose manifest is missing, unreadable, for another key, or whose object does not match
-its checksum is ignored and rebuilt.  The cache holds machine code that this process will run,
+its checksum (or that ``codegen.native`` cannot link) is ignored and rebuilt.  The LLVM part of
+the key is read from a stamp, ``host-<hash>.json`` in the cache root, so that a warm process
+never imports llvmlite (:func:`_llvm_host`).  The cache holds machine code that this process will run,
 so the directory is created private (mode 0700); nothing in it is ever read from an archive.
 Set ``TRACER_CACHE_DIR=off`` to keep compiled code in memory only.
 """
@@ -87,10 +89,13 @@ def _version(name: str) -> str:
 
     spec = importlib.util.find_spec(name)
     if spec is not None and spec.submodule_search_locations:
-        site = Path(next(iter(spec.submodule_search_locations))).parent
-        found = list(site.glob(f"{name}-*.dist-info"))
+        site = os.path.dirname(next(iter(spec.submodule_search_locations)))
+        try:
+            found = [f for f in os.listdir(site) if f.startswith(f"{name}-") and f.endswith(".dist-info")]
+        except OSError:
+            found = []
         if len(found) == 1:
-            return found[0].name[len(name) + 1:-len(".dist-info")]
+            return found[0][len(name) + 1:-len(".dist-info")]
     from importlib.metadata import version
 
     return version(name)

@@ -28,7 +28,6 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 __all__ = ["ElfError", "Unsupported", "LoadedObject", "load", "supported_host", "RELOCATIONS"]
 
@@ -41,13 +40,16 @@ class Unsupported(Exception):
     """The object is well formed but uses something this loader does not handle."""
 
 
-@dataclass(frozen=True)
 class LoadedObject:
     """An object in memory: its mapping and its defined global symbols' addresses."""
 
-    base: int
-    size: int
-    symbols: dict[str, int]
+    __slots__ = ("base", "size", "symbols")
+
+    def __init__(self, base: int, size: int, symbols: dict[str, int]) -> None:
+        self.base, self.size, self.symbols = base, size, symbols
+
+    def __repr__(self) -> str:
+        return f"<LoadedObject {self.size} bytes at {self.base:#x}: {', '.join(self.symbols)}>"
 
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
@@ -103,19 +105,15 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) & -alignment
 
 
-@dataclass
 class _Section:
-    index: int
-    name: str
-    type: int
-    flags: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    align: int
-    entsize: int
-    place: int = -1  # offset in the image, -1 when not loaded
+    """One section header (``place``: its offset in the image, -1 when it is not loaded)."""
+
+    __slots__ = ("index", "name", "type", "flags", "offset", "size", "link", "info", "align", "entsize", "place")
+
+    def __init__(self, index: int, name: str, type: int, flags: int, offset: int, size: int, link: int, info: int,
+                 align: int, entsize: int) -> None:
+        self.index, self.name, self.type, self.flags, self.offset, self.size = index, name, type, flags, offset, size
+        self.link, self.info, self.align, self.entsize, self.place = link, info, align, entsize, -1
 
 
 class _Reader:
