@@ -194,7 +194,7 @@ def load(obj: bytes, resolve: Callable[[str], int | None]) -> LoadedObject:
     r = _Reader(bytes(obj))
     try:
         return _load(r, resolve)
-    except (struct.error, IndexError, OverflowError, ValueError) as exc:  # any slip of the checks above
+    except (struct.error, IndexError, KeyError, TypeError, OverflowError, ValueError) as exc:  # any slip of the checks
         raise ElfError(f"malformed object: {exc}") from None
 
 
@@ -304,8 +304,8 @@ def _load(r: _Reader, resolve: Callable[[str], int | None]) -> LoadedObject:
 
     libc = _libc()
     base = libc.mmap(None, total, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
-    if base is None or base == ctypes.c_void_p(-1).value:
-        raise MemoryError(f"cannot map {total} bytes for an object: errno {ctypes.get_errno()}")
+    if base is None or base == ctypes.c_void_p(-1).value:  # MCJIT may still find memory (or fail cleanly)
+        raise Unsupported(f"cannot map {total} bytes for an object: {os.strerror(ctypes.get_errno())}")
     try:
         address = _Symbols(r, sections, strtab, symbols, base, commons, resolve)
         stub_at = {sym: base + stubs + _STUB * i for i, sym in enumerate(sorted(stub_syms))}
@@ -321,7 +321,8 @@ def _load(r: _Reader, resolve: Callable[[str], int | None]) -> LoadedObject:
         for (start, end), prot in zip(parts, (_PROT_READ | _PROT_EXEC, _PROT_READ)):
             length = _align(end, PAGE) - start
             if length and libc.mprotect(base + start, length, prot) != 0:
-                raise OSError(ctypes.get_errno(), f"mprotect failed: {os.strerror(ctypes.get_errno())}")
+                # a policy against executable memory, say: MCJIT's to try (or to fail cleanly)
+                raise Unsupported(f"mprotect failed: {os.strerror(ctypes.get_errno())}")
     except BaseException:
         libc.munmap(base, total)
         raise
