@@ -14,7 +14,8 @@
 ``codegen.kernels``      readable Python source of one kernel
 ``codegen.mathlib``      helpers kernels call (vectorized float32 exp/tanh/erf, NumPy's arithmetic)
 ``codegen.compiler``     numba: source -> relocatable object code
-``codegen.native``       llvmlite: object code -> callable kernel (no numba needed)
+``codegen.native``       object code -> callable kernel (no numba needed): ``codegen.elf``, else llvmlite
+``codegen.elf``          our loader of relocatable x86-64 ELF objects (no LLVM needed)
 ``codegen.cache``        kernels in memory and on disk (``TRACER_CACHE_DIR``)
 ``codegen.blas``         the BLAS NumPy uses, for ``gemm`` calls inside kernels
 =======================  =============================================================================

@@ -9,7 +9,8 @@ caller then runs itself.  The hand-off is a store to shared memory: workers spin
 on a futex, woken by the next post.
 
 The loop, the claims and the sleeping are ~100 lines of LLVM IR (below) compiled by llvmlite at
-first use (a few milliseconds; no numba).  Workers are Python threads that call the worker loop
+first use (a few milliseconds; no numba) and cached on disk beside the kernels, so a process
+whose kernels are cached links it without LLVM (``codegen.native.load_ir``).  Workers are Python threads that call the worker loop
 through ``ctypes`` (which releases the GIL) and stay in it.  Linux on x86-64 or AArch64 only
 (futex numbers); elsewhere :func:`get_pool` is ``None`` and split kernels run their chunks on a
 ``ThreadPoolExecutor`` (``runtime.compiled``).
@@ -274,30 +275,17 @@ def _ir() -> str | None:
 
 
 def _compile() -> tuple | None:
-    """(engine, run address, worker address), compiled once per process; ``None`` off Linux."""
+    """(None, run address, worker address, stop address), compiled once per process (and cached on
+    disk beside the kernels, ``codegen.native.load_ir``); ``None`` off Linux."""
     global _CODE
     if _CODE is None:
         text = _ir()
         if text is None:
             _CODE = (None, 0, 0, 0)
         else:
-            import llvmlite.binding as llvm
+            from .native import load_ir
 
-            from .native import _ENGINES, _export_process_symbol, init_llvm
-
-            init_llvm()
-            for name in ("syscall", "sched_yield"):
-                if llvm.address_of_symbol(name) is None:
-                    _export_process_symbol(name)
-            module = llvm.parse_assembly(text)
-            module.verify()
-            target = llvm.Target.from_default_triple()
-            tm = target.create_target_machine(opt=2, codemodel="jitdefault")
-            engine = llvm.create_mcjit_compiler(module, tm)
-            engine.finalize_object()
-            _ENGINES.append(engine)
-            _CODE = (engine, engine.get_function_address("tracer_pool_run"),
-                     engine.get_function_address("tracer_pool_worker"), engine.get_function_address("tracer_pool_stop"))
+            _CODE = (None, *load_ir(text, ("tracer_pool_run", "tracer_pool_worker", "tracer_pool_stop"), "pool"))
     return _CODE if _CODE[1] else None
 
 

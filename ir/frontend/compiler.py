@@ -30,6 +30,7 @@ from ..node import Node, SourceLoc
 from ..ops import get_op
 from ..types import AnyType, TensorType, Type
 from .annotations import annotation_type
+from .astwalk import walk
 from .budget import Budget
 from .calls import _Calls
 from .containers import PyDict, _Containers
@@ -125,6 +126,8 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Raising, _Expressions, _
         self._params: dict[tuple[int, str], Value] = {}
         self._tensor_names: set[str] = set()
         self._block_depth = 0
+        #: every base name a view record (``name$view``, mutation.py) has named in this compiler
+        self._view_bases: set[str] = set()
 
     # -- diagnostics ------------------------------------------------------------------------------
     @property
@@ -309,7 +312,7 @@ class Compiler(_Statements, _Loops, _Mutation, _Ranks, _Raising, _Expressions, _
         """Refuse the first unsupported construct in ``fn`` before compiling anything."""
         call_args: set[int] = set()  # f(*xs): the one place a starred expression is compiled
         for stmt in fn.body:
-            for node in ast.walk(stmt):  # breadth first: a call before its arguments
+            for node in walk(stmt):  # breadth first: a call before its arguments
                 if isinstance(node, ast.Call):
                     call_args.update(id(a) for a in node.args if isinstance(a, ast.Starred))
                 if isinstance(node, (ast.List, ast.Tuple)):  # [*xs, y], first, *rest = xs (containers.py)

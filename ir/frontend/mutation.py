@@ -24,6 +24,7 @@ from typing import Any
 from ..builder import Value
 from ..ops import OpKind, get_op
 from ..types import AnyType, TensorType
+from .astwalk import statements, walk
 from .expressions import _index_arg
 
 __all__ = ["INPUT", "VIEW", "ambiguous", "mutates", "input_cell"]
@@ -50,14 +51,13 @@ def input_cell(name: str) -> str:
 
 def mutates(stmts: list[ast.stmt]) -> bool:
     """Whether ``stmts`` assign into an item or use an in-place operator (nested blocks included)."""
-    for s in stmts:
-        for node in ast.walk(s):
-            if isinstance(node, ast.AugAssign):
+    for node in statements(stmts):  # these are statements: no need to look into expressions
+        if isinstance(node, ast.AugAssign):
+            return True
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Subscript) for target in targets for t in walk(target)):
                 return True
-            if isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any(isinstance(t, ast.Subscript) for target in targets for t in ast.walk(target)):
-                    return True
     return False
 
 
@@ -65,11 +65,11 @@ def stored_names(stmts: list[ast.stmt]) -> set[str]:
     """Names put into a list by ``xs.append(name)``, ``xs.insert(i, name)`` or ``xs.extend([name])``."""
     names: set[str] = set()
     for s in stmts:
-        for node in ast.walk(s):
+        for node in walk(s):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in ("append", "insert", "extend"):
                 for a in node.args:
-                    for n in ast.walk(a):
+                    for n in walk(a):
                         if isinstance(n, ast.Name):
                             names.add(n.id)
     return names
@@ -221,15 +221,19 @@ class _Mutation:
         """``name = expr`` was bound to ``value``: record or forget that it views another name."""
         env = self.frame.env
         env.pop(name + VIEW, None)
-        for key, meta in list(env.items()):
-            if key.endswith(VIEW) and meta[0] == name:
-                del env[key]  # the base is another array now
+        # only a name once recorded as a base can be one now (every other view record's base is
+        # "?", ``ambiguous``): skip the scan of the whole environment for every other binding
+        if name in self._view_bases:
+            for key, meta in list(env.items()):
+                if key.endswith(VIEW) and meta[0] == name:
+                    del env[key]  # the base is another array now
         if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Name) and isinstance(value, Value):
             base = env.get(expr.value.id)
             last = getattr(self, "_last_index", None)
             if isinstance(base, Value) and last is not None and last[0] is value and _basic(last[1]) \
                     and expr.value.id != name:
                 env[name + VIEW] = (expr.value.id, last[1])
+                self._view_bases.add(expr.value.id)
 
     def mutation_carried(self, body: list[ast.stmt], env: dict) -> list[str]:
         """Names a loop whose ``body`` mutates arrays must carry besides those it assigns: every name

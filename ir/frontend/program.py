@@ -22,6 +22,7 @@ from ..errors import ScriptError
 from ..graph import Graph
 from ..ops import get_op
 from ..types import Type
+from .astwalk import deeper_than
 from .budget import Budget
 from .compiler import OPS, Compiler, Source
 from .names import check_member_name
@@ -137,12 +138,8 @@ class ProgramResolver:
 
 
 def _check_depth(tree: ast.AST) -> None:
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise ScriptError(f"program text nests deeper than {MAX_NESTING} levels")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    if deeper_than(tree, MAX_NESTING):
+        raise ScriptError(f"program text nests deeper than {MAX_NESTING} levels")
 
 
 def parse_program(
