@@ -283,7 +283,7 @@ def _load(r: _Reader, resolve: Callable[[str], int | None]) -> LoadedObject:
             size += 8 * len(got_syms)
         else:
             commons: dict[int, int] = {}
-            for i, (_name, info, _other, shndx, value, sym_size) in enumerate(symbols):
+            for i, (_name, _info, _other, shndx, value, sym_size) in enumerate(symbols):
                 if shndx == _SHN_COMMON:
                     align = max(value, 1)
                     if align & (align - 1) or align > PAGE:
@@ -379,7 +379,7 @@ class _Symbols:
     def exported(self) -> dict[str, int]:
         """Defined global and weak symbols (functions and data) by name."""
         out = {}
-        for i, (name, info, _other, shndx, value, _size) in enumerate(self.symbols):
+        for i, (_name, info, _other, shndx, _value, _size) in enumerate(self.symbols):
             if info >> 4 in (_STB_GLOBAL, _STB_WEAK) and shndx != _SHN_UNDEF and info & 0xF != _STT_TLS:
                 if shndx < len(self.sections) and self.sections[shndx].place < 0:
                     continue  # defined in a section that is not loaded

@@ -351,7 +351,7 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
             graph = typed = dce(cse(unrolled))
-    if (options.merge or options.copy_transposes) and any(node.op in ("matmul", "dot") for _, node in graph.nodes()):
+    if (options.merge or options.copy_transposes) and _shared_right_operands(graph):
         typed = typed if typed is not None else infer_types(graph, list(input_types))
         merged = merge_sliced_matmuls(typed) if options.merge else typed
         merged = copy_shared_transposes(merged) if options.copy_transposes else merged
@@ -359,3 +359,25 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
     build = _Build(graph, input_types, options)
     build.scalar_inputs = scalar_inputs
     return build.run()
+
+
+def _shared_right_operands(graph: Graph) -> bool:
+    """Whether two products (``matmul``/``dot``) read one right operand, or transposes of one
+    array: only then can ``merge_sliced_matmuls`` or ``copy_shared_transposes`` change anything,
+    and only then are their types inferred (a tenth of a model's planning)."""
+    seen = set()
+    for nid, node in graph.nodes():
+        if node.op not in ("matmul", "dot"):
+            continue
+        ins = graph.inputs(nid)
+        if len(ins) < 2:
+            continue
+        root = ins[1]
+        producer = graph.node(root[0]) if root[0] in graph else None
+        if producer is not None and producer.op == "transpose":
+            up = graph.inputs(root[0])
+            root = up[0] if up else root
+        if root in seen:
+            return True
+        seen.add(root)
+    return False

@@ -10,10 +10,10 @@ on a futex, woken by the next post.
 
 The loop, the claims and the sleeping are ~100 lines of LLVM IR (below) compiled by llvmlite at
 first use (a few milliseconds; no numba) and cached on disk beside the kernels, so a process
-whose kernels are cached links it without LLVM (``codegen.native.load_ir``).  Workers are Python threads that call the worker loop
-through ``ctypes`` (which releases the GIL) and stay in it.  Linux on x86-64 or AArch64 only
-(futex numbers); elsewhere :func:`get_pool` is ``None`` and split kernels run their chunks on a
-``ThreadPoolExecutor`` (``runtime.compiled``).
+whose kernels are cached links it without LLVM (``codegen.native.load_ir``).  Workers are Python
+threads that call the worker loop through ``ctypes`` (which releases the GIL) and stay in it.
+Linux on x86-64 or AArch64 only (futex numbers); elsewhere :func:`get_pool` is ``None`` and split
+kernels run their chunks on a ``ThreadPoolExecutor`` (``runtime.compiled``).
 
 The control block is one int64 array; each field on its own cache line:
 

@@ -77,12 +77,47 @@ def dtype_by_example(impl: Callable[..., Any], *args: Any, **kwargs: Any) -> np.
     only on dtypes and on whether a scalar is a Python scalar.
     """
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = impl(*_examples(args), **kwargs)
+        examples = _examples(args)
     except _Unknown:
         return None
-    return np.result_type(out)
+    key = _memo_key(impl, examples, kwargs)
+    if key is not None and key in _DTYPES:
+        return _DTYPES[key]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = impl(*examples, **kwargs)
+    dtype = np.result_type(out)
+    if key is not None:
+        if len(_DTYPES) >= _MEMO_SIZE:
+            _DTYPES.clear()
+        _DTYPES[key] = dtype
+    return dtype
+
+
+#: dtype_by_example's answers by (function, the stand-ins' dtypes and values, keywords): type
+#: inference asks the same question for every elementwise node of a model.
+_DTYPES: dict[tuple, np.dtype] = {}
+_MEMO_SIZE = 4096
+
+
+def _memo_key(impl: Callable[..., Any], examples: tuple, kwargs: dict) -> tuple | None:
+    """A hashable key for one question (``None``: ask NumPy every time, as for a lambda made
+    per call, which would never be asked again)."""
+    if getattr(impl, "__name__", "") == "<lambda>":
+        return None
+    def part(x: Any) -> Any:
+        if isinstance(x, np.ndarray):
+            return ("array", x.dtype.str)
+        if isinstance(x, tuple):
+            return ("tuple", *map(part, x))
+        return (type(x), x)  # the type too: True, 1 and 1.0 are equal keys but promote differently
+
+    try:
+        key = (impl, tuple(part(e) for e in examples), tuple((k, part(v)) for k, v in sorted(kwargs.items())))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _known(t: Any) -> bool:

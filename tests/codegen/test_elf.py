@@ -3,7 +3,6 @@ refusal of anything malformed, the MCJIT fallback, and a warm process without LL
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import random
@@ -26,7 +25,8 @@ from tests.op_table import SAMPLES
 ROOT = Path(__file__).resolve().parents[2]
 needs_elf = pytest.mark.skipif(not elf.supported_host(), reason="codegen.elf links x86-64 Linux objects only")
 
-_FILL = "def k_fill(f):\n    x = ptr_float32(f[0])\n    for i in range(f[1]):\n        x[i] = np.float32(i) * np.float32(0.5)\n"
+_FILL = ("def k_fill(f):\n    x = ptr_float32(f[0])\n    for i in range(f[1]):\n"
+         "        x[i] = np.float32(i) * np.float32(0.5)\n")
 
 
 def _run_with(loader: str, sm: tracer.ScriptModule, inputs: tuple, monkeypatch: pytest.MonkeyPatch):
