@@ -1,14 +1,15 @@
 """Compiled kernels: in memory for the process, and on disk across processes.
 
 A kernel is identified by the SHA-256 of its generated source (which spells out dtypes, loop
-structure and computation) together with an *environment key*: this cache format, the numba,
+structure and computation) with its local names made canonical (``codegen.canonical``: kernels
+that differ only in names share one entry) together with an *environment key*: this cache format, the numba,
 llvmlite and LLVM versions, Python's version, the CPU name and features, and a hash of the helper
 library (``codegen/mathlib.py``) whose code every kernel inlines.  Entries live in
 ``$TRACER_CACHE_DIR/kernels-<environment key>/`` (default ``~/.cache/numpy-tracer``, or under
 ``$XDG_CACHE_HOME``); each is three files written atomically (temporary file, then rename):
 
 ``<hash>.py``
-    the generated source, for people and for tracebacks (``linecache`` points there);
+    the canonical source that was compiled, for people;
 ``<hash>.o``
     the relocatable machine code;
 ``<hash>.json``

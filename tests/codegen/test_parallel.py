@@ -22,6 +22,12 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.star
                                 reason="worker processes are forked (Linux)")
 
 
+@pytest.fixture(autouse=True)
+def small_batches_too(monkeypatch):
+    """These tests' kernels are small: let workers compile them anyway."""
+    monkeypatch.setattr(parallel, "MIN_SOURCE", 0)
+
+
 def _sources(tag: float, n: int = 5) -> list[tuple[str, str]]:
     """``n`` distinct kernels ``out[i] = tanh(x[i] * c) + c`` (a helper call makes each take a while)."""
     return [(f"def k_par{i}(f):\n    x = ptr_float32(f[0])\n    out = ptr_float32(f[1])\n"
@@ -72,6 +78,16 @@ def test_workers_can_be_turned_off(monkeypatch):
     assert parallel.worker_count(10) == 0
     before = (STATS.compiled, STATS.compiled_in_workers)
     _check(get_kernels(_sources(2.5, 3)), 2.5)
+    assert (STATS.compiled - before[0], STATS.compiled_in_workers - before[1]) == (3, 0)
+
+
+@needs_fork
+def test_a_small_batch_is_compiled_here(monkeypatch):
+    monkeypatch.setenv("TRACER_CACHE_DIR", "off")
+    monkeypatch.setenv("TRACER_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(parallel, "MIN_SOURCE", 10_000)
+    before = (STATS.compiled, STATS.compiled_in_workers)
+    _check(get_kernels(_sources(6.5, 3)), 6.5)
     assert (STATS.compiled - before[0], STATS.compiled_in_workers - before[1]) == (3, 0)
 
 
@@ -128,7 +144,9 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import tracer
+    import codegen.parallel
     from codegen.cache import STATS
+    codegen.parallel.MIN_SOURCE = 0  # a small program: workers anyway
 
     def f(x, w):
         h = np.tanh(x @ w + 0.5)
