@@ -207,16 +207,19 @@ def get_kernels(sources: Sequence[tuple[str, str]], advance: Callable[[], object
             kernels[i] = kernel
             tick()
 
+    disk = True
     if len(jobs) > 1:
         _build_many(jobs, place)
+        disk = False  # what is left is not on disk (or not usable there)
     for key, (canon, name, text) in jobs.items():
         if key in wanted:
-            place(key, _get_one(key, canon, name, text))
+            place(key, _get_one(key, canon, name, text, disk))
     return kernels  # type: ignore[return-value]
 
 
-def _get_one(key: str, canon: str, name: str, text: str) -> Kernel:
-    """One kernel from memory, disk or numba, built once however many threads want it."""
+def _get_one(key: str, canon: str, name: str, text: str, disk: bool = True) -> Kernel:
+    """One kernel from memory, disk (unless ``disk`` is false: already looked there) or numba, built
+    once however many threads want it."""
     with _LOCK:
         lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -224,7 +227,7 @@ def _get_one(key: str, canon: str, name: str, text: str) -> Kernel:
         if kernel is not None:
             STATS.memory_hits += 1
             return kernel
-        kernel = _load_or_build(key, canon, name, text)
+        kernel = _load_or_build(key, canon, name, text, disk)
         _MEMORY[key] = kernel
         return kernel
 
@@ -292,14 +295,14 @@ def _load_entry(directory: Path, key: str, canon: str, name: str, text: str) -> 
     return kernel
 
 
-def _load_or_build(key: str, canon: str, name: str, text: str) -> Kernel:
-    """Load ``key`` from disk or compile ``canon`` (``text`` with canonical names; ``text`` is what
-    ``linecache`` shows for it: the same lines, readable names)."""
+def _load_or_build(key: str, canon: str, name: str, text: str, disk: bool = True) -> Kernel:
+    """Load ``key`` from disk (when ``disk``) or compile ``canon`` (``text`` with canonical names;
+    ``text`` is what ``linecache`` shows for it: the same lines, readable names) and store it."""
     from .compiler import compile_object, register_source
 
     directory = cache_dir()
     filename = _filename(directory, key, name)
-    if directory is not None:
+    if directory is not None and disk:
         kernel = _load_entry(directory, key, canon, name, text)
         if kernel is not None:
             return kernel

@@ -181,7 +181,10 @@ def _work(jobs: Sequence[Job], queue_r: int, result_w: int) -> int:
     from .compiler import compile_object
 
     gc.disable()  # short-lived: no collections touching (and so copying) the parent's pages
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    except ValueError:  # not the main thread (forked from another one)
+        pass
     while True:
         i = _claim(queue_r)
         if i is None:
