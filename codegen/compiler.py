@@ -63,13 +63,14 @@ def compile_object(text: str, name: str, filename: str) -> tuple[bytes, str, tup
 
 def warm_up(texts: Iterable[str] = ()) -> None:
     """Import numba and set up its compiler (typing and target contexts: ~0.4 s of a first compile)
-    by compiling a one-line kernel, and compile the helpers kernel sources ``texts`` call
-    (``mathlib.compile_helpers``), so that processes forked afterwards start ready."""
+    by compiling a one-line kernel, and compile the helpers that two or more of kernel sources
+    ``texts`` call (``mathlib.compile_helpers``), so that processes forked afterwards start ready.
+    (A helper only one kernel calls is left to the process that compiles that kernel.)"""
     from . import mathlib
 
     compile_object("def k_warm_up(f):\n    f[0] = f[1]\n", "k_warm_up", "<warm-up kernel>")
     with COMPILE_LOCK:
-        mathlib.compile_helpers(texts)
+        mathlib.compile_helpers(texts, min_users=2)
 
 
 _SIGNATURE: Any = None

@@ -500,19 +500,20 @@ pairwise_sum_f32, _pairwise_f32 = _make_pairwise(np.float32)
 pairwise_sum_f64, _pairwise_f64 = _make_pairwise(np.float64)
 
 
-def compile_helpers(texts: Iterable[str]) -> None:
-    """Compile the helpers that kernel sources ``texts`` call, for the argument types kernels pass.
+def compile_helpers(texts: Iterable[str], min_users: int = 1) -> None:
+    """Compile the helpers that at least ``min_users`` of kernel sources ``texts`` call, for the
+    argument types kernels pass.
 
     A kernel's first call of a helper compiles it (``pairwise_sum_*``: ~0.4 s); doing that once
     before forking compiler processes (``codegen.parallel``) spares each process doing it again.
     (The inlined helpers, ``exp_f32`` and the like, are retyped in every kernel anyway: compiling
     them beforehand was measured to save nothing.)
     """
-    used = "\n".join(texts)
+    texts = list(texts)
     i64 = types.int64
     for name, fn, dtype in (("pairwise_sum_f32(", _pairwise_f32, types.float32),
                             ("pairwise_sum_f64(", _pairwise_f64, types.float64)):
-        if name in used:  # the contiguous sums: a literal stride of 1
+        if sum(name in text for text in texts) >= min_users:  # the contiguous sums: a literal stride of 1
             fn.compile((types.CPointer(dtype), i64, i64, types.literal(1)))
 
 
