@@ -1,14 +1,15 @@
 """Compiled kernels: in memory for the process, and on disk across processes.
 
 A kernel is identified by the SHA-256 of its generated source (which spells out dtypes, loop
-structure and computation) together with an *environment key*: this cache format, the numba,
+structure and computation) with its local names made canonical (``codegen.canonical``: kernels
+that differ only in names share one entry) together with an *environment key*: this cache format, the numba,
 llvmlite and LLVM versions, Python's version, the CPU name and features, and a hash of the helper
 library (``codegen/mathlib.py``) whose code every kernel inlines.  Entries live in
 ``$TRACER_CACHE_DIR/kernels-<environment key>/`` (default ``~/.cache/numpy-tracer``, or under
 ``$XDG_CACHE_HOME``); each is three files written atomically (temporary file, then rename):
 
 ``<hash>.py``
-    the generated source, for people and for tracebacks (``linecache`` points there);
+    the canonical source that was compiled, for people;
 ``<hash>.o``
     the relocatable machine code;
 ``<hash>.json``
@@ -31,10 +32,11 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 from .native import Kernel, load_object
 
-__all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "kernel_key", "CacheStats", "STATS",
+__all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "get_kernels", "kernel_key", "CacheStats", "STATS",
            "clear_memory"]
 
 FORMAT = 2
@@ -49,6 +51,7 @@ class CacheStats:
     loaded: int = 0
     memory_hits: int = 0
     rebuilt: int = 0
+    compiled_in_workers: int = 0  # of ``compiled``: by ``codegen.parallel``'s worker processes
 
 
 STATS = CacheStats()
@@ -216,7 +219,8 @@ def clear_memory() -> None:
 def get_kernel(text: str, name: str) -> Kernel:
     r"""The loaded kernel for generated source ``text`` defining function ``name``.
 
-    From memory, else from the disk cache, else compiled with numba and stored.
+    From memory, else from the disk cache, else compiled with numba and stored.  Sources that
+    differ only in local names (``codegen.canonical``) share one kernel.
 
     Parameters
     ----------
@@ -238,11 +242,57 @@ def get_kernel(text: str, name: str) -> Kernel:
     >>> k(frame.ctypes.data); a
     array([0., 0., 7.], dtype=float32)
     """
-    key = kernel_key(text)
-    kernel = _MEMORY.get(key)
-    if kernel is not None:
-        STATS.memory_hits += 1
-        return kernel
+    return get_kernels([(text, name)])[0]
+
+
+def get_kernels(sources: Sequence[tuple[str, str]], advance: Callable[[], object] | None = None) -> list[Kernel]:
+    """The loaded kernels for ``(text, name)`` pairs, as :func:`get_kernel` gives them one by one.
+
+    Kernels in memory or on disk are loaded first; when two or more remain to be compiled they
+    are compiled concurrently, by this process and forked worker processes
+    (:mod:`codegen.parallel`), and whatever that does not deliver is compiled here one by one
+    (raising the compiler's error for a kernel numba rejects).  ``advance()`` is called once per
+    source as its kernel becomes ready (a progress display's counter).
+    """
+    from .canonical import canonical
+
+    tick = advance if advance is not None else (lambda: None)
+    kernels: list[Kernel | None] = [None] * len(sources)
+    wanted: dict[str, list[int]] = {}  # key -> positions still without a kernel
+    jobs: dict[str, tuple[str, str, str]] = {}  # key -> (canonical text, name, readable text)
+    for i, (text, name) in enumerate(sources):
+        canon = canonical(text)
+        key = kernel_key(canon)
+        kernel = _MEMORY.get(key)
+        if kernel is not None:
+            STATS.memory_hits += 1
+            kernels[i] = kernel
+            tick()
+            continue
+        if key in wanted:
+            STATS.memory_hits += 1
+        wanted.setdefault(key, []).append(i)
+        jobs.setdefault(key, (canon, name, text))
+
+    def place(key: str, kernel: Kernel) -> None:
+        _MEMORY[key] = kernel
+        for i in wanted.pop(key):
+            kernels[i] = kernel
+            tick()
+
+    disk = True
+    if len(jobs) > 1:
+        _build_many(jobs, place)
+        disk = False  # what is left is not on disk (or not usable there)
+    for key, (canon, name, text) in jobs.items():
+        if key in wanted:
+            place(key, _get_one(key, canon, name, text, disk))
+    return kernels  # type: ignore[return-value]
+
+
+def _get_one(key: str, canon: str, name: str, text: str, disk: bool = True) -> Kernel:
+    """One kernel from memory, disk (unless ``disk`` is false: already looked there) or numba, built
+    once however many threads want it."""
     with _LOCK:
         lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -250,33 +300,90 @@ def get_kernel(text: str, name: str) -> Kernel:
         if kernel is not None:
             STATS.memory_hits += 1
             return kernel
-        kernel = _load_or_build(key, text, name)
+        kernel = _load_or_build(key, canon, name, text, disk)
         _MEMORY[key] = kernel
         return kernel
 
 
-def _load_or_build(key: str, text: str, name: str) -> Kernel:
+def _build_many(jobs: dict[str, tuple[str, str, str]], place: Callable[[str, Kernel], None]) -> None:
+    """Load what the disk cache has of ``jobs``, compile the rest in parallel (``codegen.parallel``)
+    and ``place`` each kernel obtained; the ones left are for the caller to build one by one."""
+    from .compiler import register_source
+    from .parallel import compile_parallel
+
+    directory = cache_dir()
+    missing = []
+    for key, (canon, name, text) in jobs.items():
+        kernel = _MEMORY.get(key)
+        if kernel is None and directory is not None:
+            kernel = _load_entry(directory, key, canon, name, text)
+        if kernel is not None:
+            place(key, kernel)
+        else:
+            missing.append(key)
+    if len(missing) < 2:
+        return
+    specs = [(jobs[key][0], jobs[key][1], _filename(directory, key, jobs[key][1])) for key in missing]
+
+    def deliver(i: int, result: tuple[bytes, str, tuple[str, ...]]) -> bool:
+        key = missing[i]
+        canon, name, text = jobs[key]
+        obj, symbol, externals = result
+        try:
+            kernel = load_object(obj, symbol, name, externals)
+        except RuntimeError:
+            return False  # compiled again by the caller, which reports the error
+        register_source(specs[i][2], text)
+        STATS.compiled += 1
+        if directory is not None:
+            _write_entry(directory, key, canon, obj, symbol, name, externals)
+        place(key, kernel)
+        return True
+
+    try:
+        STATS.compiled_in_workers += compile_parallel(specs, deliver).by_workers
+    except OSError:  # no pipes or processes to be had: the caller compiles what is left
+        pass
+
+
+def _filename(directory: Path | None, key: str, name: str) -> str:
+    return f"<kernel {name} {key[:12]}>" if directory is None else str(directory / f"{key}.py")
+
+
+def _load_entry(directory: Path, key: str, canon: str, name: str, text: str) -> Kernel | None:
+    """The kernel stored under ``key``, or ``None`` (nothing usable there)."""
+    from .compiler import register_source
+
+    found = _read_entry(directory, key, canon)
+    if found is None:
+        return None
+    obj, symbol, externals = found
+    try:
+        kernel = load_object(obj, symbol, name, externals)
+    except RuntimeError:
+        STATS.rebuilt += 1
+        return None
+    register_source(_filename(directory, key, name), text)
+    STATS.loaded += 1
+    return kernel
+
+
+def _load_or_build(key: str, canon: str, name: str, text: str, disk: bool = True) -> Kernel:
+    """Load ``key`` from disk (when ``disk``) or compile ``canon`` (``text`` with canonical names;
+    ``text`` is what ``linecache`` shows for it: the same lines, readable names) and store it."""
     from .compiler import compile_object, register_source
 
     directory = cache_dir()
-    filename = f"<kernel {name} {key[:12]}>"
-    if directory is not None:
-        filename = str(directory / f"{key}.py")
-        found = _read_entry(directory, key, text)
-        if found is not None:
-            obj, symbol, externals = found
-            try:
-                kernel = load_object(obj, symbol, name, externals)
-            except RuntimeError:
-                STATS.rebuilt += 1
-            else:
-                register_source(filename, text)
-                STATS.loaded += 1
-                return kernel
-    obj, symbol, externals = compile_object(text, name, filename)
+    filename = _filename(directory, key, name)
+    if directory is not None and disk:
+        kernel = _load_entry(directory, key, canon, name, text)
+        if kernel is not None:
+            return kernel
+    obj, symbol, externals = compile_object(canon, name, filename)
+    register_source(filename, text)
     STATS.compiled += 1
     if directory is not None:
-        _write_entry(directory, key, text, obj, symbol, name, externals)
+        _write_entry(directory, key, canon, obj, symbol, name, externals)
     return load_object(obj, symbol, name, externals)
 
 

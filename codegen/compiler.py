@@ -5,6 +5,12 @@ the machine code, not numba's dispatcher: the object is cached on disk and loade
 alone (``codegen.native``), so a process whose kernels are all cached never imports numba (whose
 import and first use cost ~0.8 s here).
 
+numba's own ``cfunc`` would also generate machine code in its JIT (MCJIT), which we never run:
+instead the compiled library's module is linked with the helpers it calls, optimized by numba's
+module passes (what numba's finalization does) and emitted once, as an object (about a quarter
+of a kernel's compile time saved).  Where numba's internals differ (another numba), the public
+``cfunc`` path is used.
+
 Kernels never raise and never allocate: they run as plain C functions, with the GIL released.
 """
 
@@ -13,8 +19,9 @@ from __future__ import annotations
 import linecache
 import threading
 import warnings
+from typing import Any, Iterable
 
-__all__ = ["compile_object", "register_source", "COMPILE_LOCK"]
+__all__ = ["compile_object", "register_source", "warm_up", "COMPILE_LOCK"]
 
 #: numba's compiler is not reentrant across threads; one kernel compiles at a time.
 COMPILE_LOCK = threading.RLock()
@@ -33,9 +40,6 @@ def compile_object(text: str, name: str, filename: str) -> tuple[bytes, str, tup
 
     Raises ``RuntimeError`` naming the kernel file when numba rejects the source.
     """
-    import llvmlite.binding as llvm
-    import numba
-    from numba import types
     from numba.core.errors import NumbaWarning
 
     from . import mathlib
@@ -47,17 +51,75 @@ def compile_object(text: str, name: str, filename: str) -> tuple[bytes, str, tup
     with COMPILE_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaWarning)
         try:
-            cf = numba.cfunc(types.void(types.CPointer(types.int64)), error_model="numpy")(fn)
+            module, symbol = _compile_module(fn)
         except Exception as exc:  # numba's TypingError etc.: a bug in our code generator
             raise RuntimeError(f"numba could not compile kernel {name} ({filename}): {exc}") from exc
-        ir_text = cf.inspect_llvm()
-        module = llvm.parse_assembly(ir_text)
-        module.verify()
         obj = _target_machine().emit_object(module)
         externals = tuple(sorted(f.name for f in module.functions
                                  if f.is_declaration and not f.name.startswith("llvm.")))
         externals += tuple(sorted(g.name for g in module.global_variables if g.is_declaration))
-    return obj, cf.native_name, externals
+    return obj, symbol, externals
+
+
+def warm_up(texts: Iterable[str] = ()) -> None:
+    """Import numba and set up its compiler (typing and target contexts: ~0.4 s of a first compile)
+    by compiling a one-line kernel, and compile the helpers that two or more of kernel sources
+    ``texts`` call (``mathlib.compile_helpers``), so that processes forked afterwards start ready.
+    (A helper only one kernel calls is left to the process that compiles that kernel.)"""
+    from . import mathlib
+
+    compile_object("def k_warm_up(f):\n    f[0] = f[1]\n", "k_warm_up", "<warm-up kernel>")
+    with COMPILE_LOCK:
+        mathlib.compile_helpers(texts, min_users=2)
+
+
+_SIGNATURE: Any = None
+
+
+def _compile_module(fn: Any) -> tuple[Any, str]:
+    """numba-compile ``fn`` as a ``void(int64*)`` cfunc: its optimized LLVM module and entry symbol."""
+    global _SIGNATURE
+    from numba.core import sigutils, types
+    from numba.core.ccallback import CFunc
+    from numba.core.compiler_lock import global_compiler_lock
+
+    if _SIGNATURE is None:
+        _SIGNATURE = sigutils.normalize_signature(types.void(types.CPointer(types.int64)))
+    with global_compiler_lock:
+        cf = CFunc(fn, _SIGNATURE, {}, {"error_model": "numpy"})
+        try:
+            cres = cf._compile_uncached()
+            library = cres.library
+            module = library._final_module
+            linked = [lib._get_module_for_linking() for lib in library._linking_libraries]
+            symbol = cres.fndesc.llvm_cfunc_wrapper_name
+            optimize = library._optimize_final_module
+        except AttributeError:  # another numba's internals: let numba finalize (and JIT) it
+            return _compile_module_public(fn)
+        seen: set[int] = set()
+        for lib, mod in zip(library._linking_libraries, linked):
+            if id(lib) not in seen:
+                seen.add(id(lib))
+                module.link_in(mod, preserve=True)
+        optimize()
+        module = library._final_module  # optimizing may replace it
+        module.verify()
+        unlinked = [f.name for f in module.functions if f.is_declaration and f.name.startswith("_ZN5numba")]
+        if unlinked:
+            raise AssertionError(f"symbols not linked: {unlinked}")
+    return module, symbol
+
+
+def _compile_module_public(fn: Any) -> tuple[Any, str]:
+    """``_compile_module`` through numba's public ``cfunc`` (which also JIT-compiles the code)."""
+    import llvmlite.binding as llvm
+    import numba
+    from numba import types
+
+    cf = numba.cfunc(types.void(types.CPointer(types.int64)), error_model="numpy")(fn)
+    module = llvm.parse_assembly(cf.inspect_llvm())
+    module.verify()
+    return module, cf.native_name
 
 
 _TM = None

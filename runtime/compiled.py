@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from codegen.cache import get_kernel
+from codegen.cache import get_kernels
 from codegen.plan import ARENA, InterpStep, Plan, PlanOptions, plan_graph
 from codegen.pool import get_pool
 from ir import Graph, ScalarType, TensorType, TracerWarning, TracingError, Type, type_of
@@ -171,11 +171,8 @@ class _Compiled:
     def __init__(self, plan: Plan, options: PlanOptions) -> None:
         self.plan = plan
         self.options = options
-        self.kernels = []
         with progress(f"compiling {plan.graph.name}()", total=len(plan.kernels), unit="kernels") as shown:
-            for k in plan.kernels:
-                self.kernels.append(get_kernel(k.text, k.name))
-                shown.advance()
+            self.kernels = get_kernels([(k.text, k.name) for k in plan.kernels], shown.advance)
         programs: dict[int, Any] = {}
         for i, step in enumerate(plan.steps):
             if isinstance(step, InterpStep):
