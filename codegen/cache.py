@@ -30,14 +30,14 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .native import Kernel, load_object
 
-__all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "get_kernels", "kernel_key", "CacheStats", "STATS",
-           "clear_memory"]
+__all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "get_kernels", "kernel_key", "CacheStats",
+           "STATS", "clear_memory"]
 
 FORMAT = 2
 _HERE = Path(__file__).resolve().parent

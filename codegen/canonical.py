@@ -28,8 +28,8 @@ __all__ = ["canonical"]
 
 _DEF = re.compile(r"def ([A-Za-z_]\w*)\(([A-Za-z_]\w*)\):\n")
 #: a name assigned or augmented at the start of a statement, or a ``for`` target
-_BOUND = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)|\bfor[ \t]+([A-Za-z_]\w*)[ \t]+in\b",
-                    re.MULTILINE)
+_BOUND = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)"
+                    r"|\bfor[ \t]+([A-Za-z_]\w*)[ \t]+in\b", re.MULTILINE)
 #: what a renaming by pattern could get wrong
 _UNSAFE = re.compile(r"""['"\\]|\.\s|\b(?:def|lambda|class|global|nonlocal|import|except|match|async|await|del)\b"""
                      r"""|:=|[(,][ \t]*[A-Za-z_]\w*[ \t]*=(?!=)|\bv\d+\b""")

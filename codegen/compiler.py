@@ -19,7 +19,8 @@ from __future__ import annotations
 import linecache
 import threading
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["compile_object", "register_source", "warm_up", "COMPILE_LOCK"]
 

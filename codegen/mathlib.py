@@ -18,7 +18,7 @@ Kernels must never raise (they run as C functions), so nothing here raises.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from llvmlite import ir as llir

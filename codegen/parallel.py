@@ -28,7 +28,8 @@ import struct
 import sys
 import time
 import warnings
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 __all__ = ["compile_parallel", "worker_count", "Outcome"]
 
