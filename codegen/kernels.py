@@ -767,10 +767,12 @@ class _Gen:
             cmp = ">" if op == "max" else "<"
             v = self.ns.fresh("v")
             self.emit(depth, f"{v} = {text}")
-            self.emit(depth, f"{acc} = {v} if {v} {cmp} {acc} else {acc}")
-            if (j, "nan") in self.values:
+            if (j, "nan") in self.values:  # NaNs: the flag decides, so the max or min vectorizes
                 flag = self.values[(j, "nan")]
+                self.emit(depth, f"{acc} = {op}_nonnan({acc}, {v})")
                 self.emit(depth, f"{flag} = {flag} | ({v} != {v})")
+            else:
+                self.emit(depth, f"{acc} = {v} if {v} {cmp} {acc} else {acc}")
         elif op in ("argmax", "argmin"):
             cmp = ">" if op == "argmax" else "<"
             v = self.ns.fresh("v")
@@ -881,7 +883,7 @@ HELPERS = frozenset({
     "exp_f32", "tanh_f32", "erf_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
     "mod_int", "ipow",
     "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64", "bits_to_f64",
-    "transpose_copy_f32", "transpose_copy_f64",
+    "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan",
     *(f"ptr_{name}" for name in NUMBA_DTYPES),
     *(f"gemm_{t}_{abi}" for t in ("f32", "f64") for abi in ("ilp64", "lp64")),
 })

@@ -28,7 +28,7 @@ __all__ = [
     "DTYPES", "erf_f32", "exp_f32", "tanh_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
     "mod_int",
     "ipow", "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64",
-    "transpose_copy_f32", "transpose_copy_f64", "NAMESPACE",
+    "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan", "NAMESPACE",
 ]
 
 #: dtype name -> numba type of how it is stored in memory (bool is one byte).
@@ -93,6 +93,28 @@ def _bitcast(source: types.Type, target: types.Type):
     return cast
 
 
+def _select_intrinsic(cmp: str):
+    """``b if b <cmp> a else a`` for floats ``a`` and ``b`` that are not NaN (a NaN makes the result
+    undefined): the compare and select carry LLVM's ``nnan nsz`` flags, so that LLVM vectorizes a
+    max or min reduction over it (``vmaxps``), which it never does for the plain select.  A kernel
+    uses it only where a NaN flag of its own decides the result when a NaN was seen."""
+
+    @intrinsic
+    def op(typingctx, a, b):
+        if not isinstance(a, types.Float) or a != b:
+            return None
+
+        def codegen(context, builder, signature, args):
+            flags = ("nnan", "nsz")
+            return builder.select(builder.fcmp_ordered(cmp, args[1], args[0], flags=flags), args[1], args[0],
+                                  flags=flags)
+
+        return a(a, b), codegen
+
+    return op
+
+
+max_nonnan, min_nonnan = _select_intrinsic(">"), _select_intrinsic("<")
 _fma32, _fma64 = _fmuladd(types.float32), _fmuladd(types.float64)
 _f32_as_i32, _i32_as_f32 = _bitcast(types.float32, types.int32), _bitcast(types.int32, types.float32)
 _i64_as_f64 = _bitcast(types.int64, types.float64)
@@ -604,6 +626,7 @@ NAMESPACE: dict[str, object] = {
     "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64,
     "bits_to_f64": _i64_as_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
+    "max_nonnan": max_nonnan, "min_nonnan": min_nonnan,
     **_PTRS,
     **_GEMMS,
 }
