@@ -414,19 +414,15 @@ class _Gen:
                 strides[which].append(name)
         if spec.n_batch == 0 and spec.swap:
             w = self.gemm_params(g, spec, ("b_cs", "ct"))
-            ct, cp = self.ns.fresh(f"{spec.hint}_ctp"), self.ns.fresh(f"{spec.hint}_cp")
-            r, i, row, c0, c1 = (self.ns.fresh(h) for h in ("r", "j", "crow", "c0", "c1"))
-            self.emit(1, f"{ct} = ptr_{spec.dtype}({w['ct']})")
-            self.emit(1, f"{cp} = ptr_{spec.dtype}({v['c']})")
+            c0, c1 = (self.ns.fresh(h) for h in ("c0", "c1"))
             self.emit(1, f"for {c0} in range(lo, hi, {SWAP_BLOCK}):")
             self.emit(2, f"{c1} = min({c0} + {SWAP_BLOCK}, hi)")
             self.emit(2, f"{call}({v['fn']}, 223 - {v['tb']}, 223 - {v['ta']}, {c1} - {c0}, {v['m']}, {v['k']}, "
                          f"{v['b']} + {c0} * {w['b_cs']} * {item}, {v['ldb']}, {v['a']}, {v['lda']}, {w['ct']}, "
                          f"{v['m']})")
-            self.emit(2, f"for {r} in range({v['m']}):")
-            self.emit(3, f"{row} = {r} * {v['ldc']} + {c0}")
-            self.emit(3, f"for {i} in range({c1} - {c0}):")
-            self.emit(4, f"{cp}[{row} + {i}] = {ct}[{i} * {v['m']} + {r}]")
+            # the block into place: tiles transposed in registers (mathlib.transpose_copy_*)
+            self.emit(2, f"transpose_copy_{call[5:8]}({w['ct']}, {v['m']}, {v['c']} + {c0} * {item}, {v['ldc']}, "
+                         f"{v['m']}, {c1} - {c0})")
             return
         if spec.n_batch == 0 and spec.cols:
             b_cs = self.gemm_params(g, spec, ("b_cs",))["b_cs"]
@@ -771,10 +767,12 @@ class _Gen:
             cmp = ">" if op == "max" else "<"
             v = self.ns.fresh("v")
             self.emit(depth, f"{v} = {text}")
-            self.emit(depth, f"{acc} = {v} if {v} {cmp} {acc} else {acc}")
-            if (j, "nan") in self.values:
+            if (j, "nan") in self.values:  # NaNs: the flag decides, so the max or min vectorizes
                 flag = self.values[(j, "nan")]
+                self.emit(depth, f"{acc} = {op}_nonnan({acc}, {v})")
                 self.emit(depth, f"{flag} = {flag} | ({v} != {v})")
+            else:
+                self.emit(depth, f"{acc} = {v} if {v} {cmp} {acc} else {acc}")
         elif op in ("argmax", "argmin"):
             cmp = ">" if op == "argmax" else "<"
             v = self.ns.fresh("v")
@@ -885,6 +883,7 @@ HELPERS = frozenset({
     "exp_f32", "tanh_f32", "erf_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
     "mod_int", "ipow",
     "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64", "bits_to_f64",
+    "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan",
     *(f"ptr_{name}" for name in NUMBA_DTYPES),
     *(f"gemm_{t}_{abi}" for t in ("f32", "f64") for abi in ("ilp64", "lp64")),
 })
