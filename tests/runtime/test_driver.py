@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 
 import tracer
+from benchmarks.run import peak_bytes
 from runtime.compiled import NumbaExecutor
 
 N, D = 256, 256
@@ -20,16 +19,7 @@ def _chain(x):
     return h * 2.0
 
 
-def _peak(fn) -> int:
-    fn()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        fn()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+_peak = peak_bytes  # what ``python -m benchmarks`` reports as peak memory per call
 
 
 def test_numpy_results_that_kernels_read_die_after_their_last_reader():
