@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import cache
+from codegen import cache, environment
 from codegen.cache import STATS, cache_dir, cache_root, clear_memory
 from runtime.compiled import NumbaExecutor
 from tests.codegen.helpers import FORCED, trace_quietly
@@ -121,5 +121,5 @@ def test_entries_are_keyed_by_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TRACER_CACHE_DIR", str(tmp_path))
     key = cache.environment_key()
     assert cache_dir() == tmp_path / f"kernels-{key}"
-    versions = cache._versions()
+    versions = environment._versions()
     assert {"numba", "llvmlite", "cpu", "features", "mathlib"} <= versions.keys()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tracer
-from codegen import cache, elf, native
+from codegen import elf, environment, native
 from codegen.cache import STATS, cache_dir, clear_memory, get_kernel
 from runtime.compiled import NumbaExecutor
 from tests.codegen.helpers import FORCED, trace_quietly
@@ -303,10 +303,10 @@ def test_a_warm_process_imports_neither_llvmlite_nor_numba_nor_the_tracer(tmp_pa
 
 def test_environment_key_is_the_same_with_or_without_the_host_stamp(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACER_CACHE_DIR", str(tmp_path))
-    asked = cache._llvm_host()  # no stamp yet: LLVM is asked, the stamp written
-    assert cache._llvm_host() == asked  # from the stamp
-    monkeypatch.setattr(cache, "_host_signature", lambda: None)
-    assert cache._llvm_host() == asked  # LLVM asked again
+    asked = environment._llvm_host()  # no stamp yet: LLVM is asked, the stamp written
+    assert environment._llvm_host() == asked  # from the stamp
+    monkeypatch.setattr(environment, "_host_signature", lambda: None)
+    assert environment._llvm_host() == asked  # LLVM asked again
     import llvmlite.binding as llvm
 
     assert asked == {"llvm": ".".join(map(str, llvm.llvm_version_info)), "cpu": llvm.get_host_cpu_name(),
@@ -315,13 +315,13 @@ def test_environment_key_is_the_same_with_or_without_the_host_stamp(tmp_path, mo
 
 def test_a_stamp_for_another_signature_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACER_CACHE_DIR", str(tmp_path))
-    signature = cache._host_signature()
+    signature = environment._host_signature()
     if signature is None:
         pytest.skip("no CPU signature here: LLVM is always asked")
-    asked = cache._llvm_host()
+    asked = environment._llvm_host()
     (stamp,) = tmp_path.glob("host-*.json")
     data = json.loads(stamp.read_text())
     data["cpu"] = "a-cpu-from-elsewhere"
     data["signature"]["cpu"]["flags"] = "other flags"
     stamp.write_text(json.dumps(data))
-    assert cache._llvm_host() == asked
+    assert environment._llvm_host() == asked
