@@ -4,7 +4,7 @@ A kernel is identified by the SHA-256 of its generated source (which spells out 
 structure and computation) with its local names made canonical (``codegen.canonical``: kernels
 that differ only in names share one entry) together with an *environment key*: this cache format, the numba,
 llvmlite and LLVM versions, Python's version, the CPU name and features, and a hash of the helper
-library (``codegen/mathlib.py``) whose code every kernel inlines.  Entries live in
+library (``codegen/mathlib*.py``) whose code every kernel inlines.  Entries live in
 ``$TRACER_CACHE_DIR/kernels-<environment key>/`` (default ``~/.cache/numpy-tracer``, or under
 ``$XDG_CACHE_HOME``); each is three files written atomically (temporary file, then rename):
 

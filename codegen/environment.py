@@ -1,6 +1,6 @@
 """The environment key of the kernel cache: everything besides a kernel's source that its machine
 code depends on (``codegen.cache``'s format, numba's and llvmlite's versions, LLVM's version and
-its names for this CPU, Python's version, and a hash of ``codegen/mathlib.py``, whose helpers every
+its names for this CPU, Python's version, and a hash of ``codegen/mathlib*.py``, whose helpers every
 kernel inlines).  Read without importing numba or llvmlite where a host stamp allows
 (:func:`_llvm_host`), so that a process whose kernels are all cached needs neither.
 """
@@ -16,6 +16,8 @@ __all__ = ["environment_key"]
 
 _HERE = Path(__file__).resolve().parent
 _ENV_KEY: str | None = None
+#: the helper library kernels inline (``codegen.mathlib`` and the modules it splits into)
+_HELPER_FILES = ("mathlib.py", "mathlib_sums.py", "mathlib_copies.py")
 
 
 def _version(name: str) -> str:
@@ -46,7 +48,7 @@ def _versions() -> dict[str, str]:
         "llvmlite": _version("llvmlite"),
         **_llvm_host(),
         "python": platform.python_version(),
-        "mathlib": hashlib.sha256((_HERE / "mathlib.py").read_bytes()).hexdigest(),
+        "mathlib": hashlib.sha256(b"".join((_HERE / f).read_bytes() for f in _HELPER_FILES)).hexdigest(),
     }
 
 
