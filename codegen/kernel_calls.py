@@ -1,0 +1,220 @@
+"""The calls a generated kernel makes for its contractions (``codegen.kernels``): BLAS ``gemm``
+per chunk (plain, swapped into scratch, or over im2col columns of a convolution) and max pooling's
+window loop.  A mixin of the kernel generator, which holds the spec and the emitted lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .kernels import Gemm
+
+__all__ = ["Calls", "SWAP_BLOCK"]
+
+#: Columns of a swapped matmul (``Gemm.swap``) computed per BLAS call: its scratch holds this many
+#: rows of the transposed result (measured: ``(256, 1024) @ (1024, 64)`` runs at 168 GFLOP/s, 512 rows
+#: at 171).
+SWAP_BLOCK = 256
+
+#: Frame parameters of a window op (convolution, pooling) over an ``(N, C, H, W)`` input ``x``.
+_WINDOW = ("c_in", "h", "w", "kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl", "ho", "wo",
+           "x", "xs_n", "xs_c", "xs_h", "xs_w", "out")
+
+
+class Calls:
+    """``_Gen``'s emitters for ``Gemm`` specs (``gemm``, ``conv``, ``pool``)."""
+
+    def conv(self, g: int, spec: Gemm, call: str, item: int) -> None:
+        """Phase 1 of a convolution: per image of this chunk, im2col, ``gemm``, bias (the
+        reference's sequence, ``ir.ops``: one ``gemm`` per image, then ``+= bias``; on our own
+        single-threaded BLAS its sums differ within SPEC's bound, on NumPy's it gives NumPy's bits,
+        ``codegen.plan``'s ``blas_for``)."""
+        keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ())
+        v = self.gemm_params(g, spec, keys)
+        x = self.ns.fresh(f"{spec.hint}_xp")
+        cols = self.ns.fresh(f"{spec.hint}_colsp")
+        out = self.ns.fresh(f"{spec.hint}_outp")
+        self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
+        self.emit(1, f"{cols} = ptr_{spec.dtype}({v['cols']})")
+        self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
+        if spec.bias:
+            bias = self.ns.fresh(f"{spec.hint}_biasp")
+            self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
+        ckk, hw = self.ns.fresh("ckk"), self.ns.fresh("hw")
+        self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
+        self.emit(1, f"{hw} = {v['ho']} * {v['wo']}")
+        n, n1, c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
+            "n", "n1", "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
+        zero = f"np.{spec.dtype}(0)"
+        # the result is stored (O, N, H*W) (ldc = N*H*W, an image img = H*W further) or in C order
+        # (ldc = H*W, img = O*H*W); either way one image is one (O x H*W) matrix
+        self.emit(1, f"for {n} in range(lo, hi):")
+        self.emit(2, f"{n1} = {n} + 1")
+        self.emit(2, f"{r} = 0")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"for {i} in range({v['kh']}):")
+        self.emit(4, f"for {j} in range({v['kw']}):")
+        self.emit(5, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
+        self.emit(5, f"{lo_w} = min(max(0, (-{shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(5, f"{hi_w} = min(max({lo_w}, ({v['w']} - {shift} + {v['sw']} - 1) // {v['sw']}), {v['wo']})")
+        self.emit(5, f"for {ho} in range({v['ho']}):")
+        self.emit(6, f"{hin} = {ho} * {v['sh']} + {i} * {v['dil_h']} - {v['pt']}")
+        self.emit(6, f"{row} = {r} * {hw} + {ho} * {v['wo']}")
+        self.emit(6, f"if {hin} < 0 or {hin} >= {v['h']}:")
+        self.emit(7, f"for {wo} in range({v['wo']}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(6, "else:")
+        self.emit(7, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {hin} * {v['xs_h']} + {shift} * {v['xs_w']}")
+        self.emit(7, f"for {wo} in range({lo_w}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(7, f"for {wo} in range({lo_w}, {hi_w}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {x}[{xo} + {wo} * {v['sw']} * {v['xs_w']}]")
+        self.emit(7, f"for {wo} in range({hi_w}, {v['wo']}):")
+        self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
+        self.emit(5, f"{r} += 1")
+        ld = v["ldc"]
+        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
+                     f"{hw}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
+        if spec.bias:
+            o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
+            self.emit(2, f"for {o} in range({v['o']}):")
+            self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
+            self.emit(3, f"{base} = {o} * {ld} + {n} * {v['img']}")
+            self.emit(3, f"for {q} in range({hw}):")
+            self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
+        self.images = (n, n1)
+
+    def gemm_params(self, g: int, spec: Gemm, keys: tuple[str, ...]) -> dict[str, str]:
+        """Read phase-1 parameters ``keys`` of BLAS/window op ``g`` from the frame into locals."""
+        v = {}
+        consts = dict(spec.consts)
+        for key in keys:
+            if key in consts:
+                v[key] = str(consts[key])
+                continue
+            v[key] = self.ns.fresh(f"{spec.hint}_{key}")
+            self.emit(1, f"{v[key]} = {self.slot(('gemm', g, key))}")
+        return v
+
+    def pool(self, g: int, spec: Gemm) -> None:
+        """Phase 1 of a max pooling: per image of this chunk, NaN-propagating max over windows
+        (windows start at -inf, as the reference's padding does).  Windows that lie inside the
+        input (all but a border) take the max of their taps in registers, the taps written out
+        when the window size is a literal; the border checks every tap."""
+        v = self.gemm_params(g, spec, _WINDOW)
+        x, out = self.ns.fresh(f"{spec.hint}_xp"), self.ns.fresh(f"{spec.hint}_outp")
+        self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
+        self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
+        n, c, oh, ow, i, j, hin, win, o, xb, acc, base, ow_a, ow_b, inside = (self.ns.fresh(h) for h in (
+            "n", "c", "oh", "ow", "ki", "kj", "ih", "iw", "o", "xb", "acc", "xo", "ow_a", "ow_b", "inside"))
+        consts = dict(spec.consts)
+        # output columns whose whole window is inside the input: ow_a <= ow < ow_b
+        self.emit(1, f"{ow_a} = min(({v['pl']} + {v['sw']} - 1) // {v['sw']}, {v['wo']})")
+        self.emit(1, f"{ow_b} = min(max({ow_a}, ({v['w']} - 1 - ({v['kw']} - 1) * {v['dil_w']} + {v['pl']}) "
+                     f"// {v['sw']} + 1), {v['wo']})")
+        self.emit(1, f"for {n} in range(lo, hi):")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"{xb} = {n} * {v['xs_n']} + {c} * {v['xs_c']}")
+        self.emit(3, f"for {oh} in range({v['ho']}):")
+        self.emit(4, f"{o} = (({n} * {v['c_in']} + {c}) * {v['ho']} + {oh}) * {v['wo']}")
+        self.emit(4, f"{hin} = {oh} * {v['sh']} - {v['pt']}")
+        self.emit(4, f"{inside} = {hin} >= 0 and {hin} + ({v['kh']} - 1) * {v['dil_h']} < {v['h']}")
+        a, b = self.ns.fresh("ow_lo"), self.ns.fresh("ow_hi")
+        self.emit(4, f"{a} = {ow_a} if {inside} else 0")
+        self.emit(4, f"{b} = {ow_b} if {inside} else 0")
+        self.emit(4, f"for {ow} in range({a}, {b}):")
+        self.emit(5, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
+        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
+        if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
+            for t in range(taps):
+                ti, tj = divmod(t, consts["kw"])
+                value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
+                self.emit(5, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+        else:
+            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+            self.emit(5, f"for {i} in range({v['kh']}):")
+            self.emit(6, f"for {j} in range({v['kw']}):")
+            self.emit(7, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
+                         f"{j} * {v['dil_w']} * {v['xs_w']}])")
+        self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+        for first, last in ((0, a), (b, v["wo"])):  # the border: every tap checked
+            self.emit(4, f"for {ow} in range({first}, {last}):")
+            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+            self.emit(5, f"for {i} in range({v['kh']}):")
+            self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
+            self.emit(6, f"if 0 <= {base} < {v['h']}:")
+            self.emit(7, f"for {j} in range({v['kw']}):")
+            self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
+            self.emit(8, f"if 0 <= {win} < {v['w']}:")
+            self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
+            self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+
+    def gemm(self, g: int, spec: Gemm) -> None:
+        """Phase 1: ``C = A @ B`` through BLAS for this chunk's rows (or batch indices)."""
+        item = 4 if spec.dtype == "float32" else 8
+        call = f"gemm_{'f32' if spec.dtype == 'float32' else 'f64'}_{'ilp64' if spec.ilp64 else 'lp64'}"
+        if spec.conv:
+            self.conv(g, spec, call, item)
+            return
+        if spec.pool:
+            self.pool(g, spec)
+            return
+        v = self.gemm_params(g, spec, ("fn", "ta", "tb", "m", "n", "k", "lda", "ldb", "ldc", "a_rs", "a", "b", "c"))
+        strides: dict[str, list[str]] = {}
+        for which, kinds in (("a", spec.a_batch), ("b", spec.b_batch), ("c", spec.c_batch)):
+            strides[which] = []
+            for d, kind in enumerate(kinds):
+                if kind == "0":
+                    strides[which].append("0")
+                    continue
+                name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
+                self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
+                strides[which].append(name)
+        if spec.n_batch == 0 and spec.swap:
+            w = self.gemm_params(g, spec, ("b_cs", "ct"))
+            c0, c1 = (self.ns.fresh(h) for h in ("c0", "c1"))
+            self.emit(1, f"for {c0} in range(lo, hi, {SWAP_BLOCK}):")
+            self.emit(2, f"{c1} = min({c0} + {SWAP_BLOCK}, hi)")
+            self.emit(2, f"{call}({v['fn']}, 223 - {v['tb']}, 223 - {v['ta']}, {c1} - {c0}, {v['m']}, {v['k']}, "
+                         f"{v['b']} + {c0} * {w['b_cs']} * {item}, {v['ldb']}, {v['a']}, {v['lda']}, {w['ct']}, "
+                         f"{v['m']})")
+            # the block into place: tiles transposed in registers (mathlib.transpose_copy_*)
+            self.emit(2, f"transpose_copy_{call[5:8]}({w['ct']}, {v['m']}, {v['c']} + {c0} * {item}, {v['ldc']}, "
+                         f"{v['m']}, {c1} - {c0})")
+            return
+        if spec.n_batch == 0 and spec.cols:
+            b_cs = self.gemm_params(g, spec, ("b_cs",))["b_cs"]
+            self.emit(1, "if hi > lo:")
+            self.emit(2, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, {v['m']}, hi - lo, {v['k']}, "
+                         f"{v['a']}, {v['lda']}, {v['b']} + lo * {b_cs} * {item}, {v['ldb']}, "
+                         f"{v['c']} + lo * {item}, {v['ldc']})")
+            return
+        if spec.n_batch == 0:
+            self.emit(1, "if hi > lo:")
+            self.emit(2, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, hi - lo, {v['n']}, {v['k']}, "
+                         f"{v['a']} + lo * {v['a_rs']} * {item}, {v['lda']}, {v['b']}, {v['ldb']}, "
+                         f"{v['c']} + lo * {v['ldc']} * {item}, {v['ldc']})")
+            return
+        extents = ["lo"]
+        for d in range(1, spec.n_batch):
+            e = self.ns.fresh(f"{spec.hint}_bn{d}")
+            self.emit(1, f"{e} = {self.slot(('gemm_bn', g, d))}")
+            extents.append(e)
+        offs = {"a": "0", "b": "0", "c": "0"}
+        depth = 1
+        for d in range(spec.n_batch):
+            idx = self.ns.fresh(f"{spec.hint}_i{d}")
+            self.emit(depth, f"for {idx} in {'range(lo, hi)' if d == 0 else f'range({extents[d]})'}:")
+            depth += 1
+            for which in ("a", "b", "c"):
+                s = strides[which][d]
+                if s == "0":
+                    continue
+                name = self.ns.fresh(f"{spec.hint}_{which}_o{d}")
+                base = offs[which]
+                self.emit(depth, f"{name} = {idx} * {s}" if base == "0" else f"{name} = {base} + {idx} * {s}")
+                offs[which] = name
+        self.emit(depth, f"{call}({v['fn']}, {v['ta']}, {v['tb']}, {v['m']}, {v['n']}, {v['k']}, "
+                         f"{v['a']} + {offs['a']} * {item}, {v['lda']}, {v['b']} + {offs['b']} * {item}, {v['ldb']}, "
+                         f"{v['c']} + {offs['c']} * {item}, {v['ldc']})")
