@@ -25,6 +25,14 @@ def trace_quiet(fn, *inputs):
         return tracer.trace(fn, inputs).set_backend("interpreter")
 
 
+def trace_loosely(fn, *inputs):
+    """``tracer.trace(fn, inputs)`` on the interpreter, neither checked nor strict, its
+    ``TracerWarning``s silenced: for tests of graph passes over whatever the trace recorded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tracer.TracerWarning)
+        return tracer.trace(fn, inputs, check_trace=False, strict=False).set_backend("interpreter")
+
+
 def assert_same(got, want) -> None:
     """Equal dtypes, shapes and bits (NaN where eager has NaN), for one value or a tuple."""
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))

@@ -3,8 +3,6 @@ contiguous copy; values stay bit for bit, and only the uses that qualify move.""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,7 @@ from ir import type_of, verify
 from ir.passes import PASSES, copy_shared_transposes, cse, dce, infer_types, unroll_loops
 from ir.passes.transposed_weights import MAX_BYTES, MAX_ROWS
 from runtime.interpreter import Program
+from tests.helpers import trace_loosely
 from tests.script_models import ElmanRNN
 from tracer import nn
 
@@ -33,12 +32,6 @@ class Shared(nn.Module):
 
     def forward(self, x):
         return tuple(x[k] @ self.lin.weight.T for k in range(self.uses))
-
-
-def traced(module, *inputs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tracer.TracerWarning)
-        return tracer.trace(module, inputs, check_trace=False, strict=False).set_backend("interpreter")
 
 
 def rewritten(sm, *inputs):
@@ -74,7 +67,7 @@ def test_small_products_sharing_a_transpose_are_rewritten(rows, dtype):
     x = arr(uses, rows, 8, dtype=dtype)
     m = Shared(8, 4, uses)
     m.lin.weight = m.lin.weight.astype(dtype)
-    sm = traced(m, x)
+    sm = trace_loosely(m, x)
     _, g = rewritten(sm, x)
     assert copied_uses(g) == uses
 
@@ -83,12 +76,12 @@ def test_what_is_left_alone():
     # one use; one row (gemv); too many rows; rows adding up to less than twice the weight's
     for d_in, uses, rows in ((8, 1, 16), (8, 3, 1), (8, 3, MAX_ROWS), (64, 3, 16)):
         x = arr(uses, rows, d_in)
-        typed, g = rewritten(traced(Shared(d_in, 4, uses), x), x)
+        typed, g = rewritten(trace_loosely(Shared(d_in, 4, uses), x), x)
         assert g is typed, (d_in, uses, rows)
     # a weight over MAX_BYTES
     n = int(np.sqrt(MAX_BYTES // 4)) + 8
     x = arr(2, 200, n)
-    typed, g = rewritten(traced(Shared(n, n, 2), x), x)
+    typed, g = rewritten(trace_loosely(Shared(n, n, 2), x), x)
     assert g is typed
 
 
@@ -99,7 +92,7 @@ def test_integer_products_and_3d_transposes_are_left_alone():
         return x[0] @ np.transpose(w + 0), x[1] @ np.transpose(w + 0)
 
     x = np.ones((2, 8, 4), np.int64)
-    typed, g = rewritten(traced(ints, x), x)
+    typed, g = rewritten(trace_loosely(ints, x), x)
     assert g is typed
     w3 = arr(2, 3, 4)
 
@@ -108,7 +101,7 @@ def test_integer_products_and_3d_transposes_are_left_alone():
         return x[0] @ t, x[1] @ t
 
     x = arr(2, 8, 4)
-    typed, g = rewritten(traced(batched, x), x)
+    typed, g = rewritten(trace_loosely(batched, x), x)
     assert g is typed
 
 
@@ -120,7 +113,7 @@ def test_only_right_operands_that_qualify_move():
         return x[0] @ wt, x[1] @ wt
 
     x, y = arr(3, 16, 8), arr(4, 16)
-    typed, g = rewritten(traced(f, x, y), x, y)
+    typed, g = rewritten(trace_loosely(f, x, y), x, y)
     assert g is typed
 
     class Mixed(nn.Module):
@@ -133,7 +126,7 @@ def test_only_right_operands_that_qualify_move():
             return x[0] @ wt, x[1] @ wt, x[2] @ wt, wt @ x[0].T, wt + 1.0, x[3, 0] @ wt
 
     x = arr(4, 16, 8)
-    _, g = rewritten(traced(Mixed(), x), x)
+    _, g = rewritten(trace_loosely(Mixed(), x), x)
     assert copied_uses(g) == 3, "the left operand, the add and the one-row product keep the view"
     (t,) = [nid for nid, n in g.nodes() if n.op == "transpose" and g.node(g.inputs(nid)[0][0]).op == "param"]
     assert sorted(g.node(u).op for u in g.users(t)) == ["add", "copy", "matmul", "matmul"]
@@ -150,7 +143,7 @@ def test_a_float32_product_reaching_float64_keeps_the_view():
             return (x[0] @ wt).astype(np.float64), (x[1] @ wt).astype(np.float64), x[2] @ wt
 
     x = arr(3, 16, 8)
-    typed, g = rewritten(traced(Wide(), x), x)
+    typed, g = rewritten(trace_loosely(Wide(), x), x)
     assert g is typed, "two of three uses reach float64: one use left, not worth a copy"
 
 
