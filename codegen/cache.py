@@ -27,21 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import environment_key
+from .environment import FORMAT, _atomic_write, cache_root, environment_key
 from .native import Kernel, load_object
 
 __all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "get_kernels", "kernel_key", "CacheStats",
            "STATS", "clear_memory"]
-
-FORMAT = 2
-
 
 @dataclass
 class CacheStats:
@@ -58,30 +53,6 @@ STATS = CacheStats()
 _MEMORY: dict[str, Kernel] = {}
 _LOCK = threading.Lock()
 _KEY_LOCKS: dict[str, threading.Lock] = {}
-
-
-def cache_root() -> Path | None:
-    """The cache directory from ``TRACER_CACHE_DIR`` (``None`` when it is ``off``).
-
-    Examples
-    --------
-    >>> import os
-    >>> old = os.environ.get("TRACER_CACHE_DIR")
-    >>> os.environ["TRACER_CACHE_DIR"] = "/tmp/kernels"
-    >>> str(cache_root())
-    '/tmp/kernels'
-    >>> os.environ["TRACER_CACHE_DIR"] = "off"
-    >>> cache_root() is None
-    True
-    >>> _ = os.environ.pop("TRACER_CACHE_DIR") if old is None else os.environ.update(TRACER_CACHE_DIR=old)
-    """
-    env = os.environ.get("TRACER_CACHE_DIR", "").strip()
-    if env.lower() in ("off", "none", "0"):
-        return None
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "numpy-tracer"
 
 
 def cache_dir() -> Path | None:
@@ -309,17 +280,3 @@ def _write_entry(directory: Path, key: str, text: str, obj: bytes, symbol: str, 
         _atomic_write(directory / f"{key}.json", json.dumps(manifest, indent=1).encode())
     except OSError:
         pass  # a read-only or full disk only costs a recompile next time
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -1,8 +1,9 @@
-"""The environment key of the kernel cache: everything besides a kernel's source that its machine
-code depends on (``codegen.cache``'s format, numba's and llvmlite's versions, LLVM's version and
-its names for this CPU, Python's version, and a hash of ``codegen/mathlib*.py``, whose helpers every
-kernel inlines).  Read without importing numba or llvmlite where a host stamp allows
-(:func:`_llvm_host`), so that a process whose kernels are all cached needs neither.
+"""Where the kernel cache lives (:func:`cache_root`) and its environment key: everything besides
+a kernel's source that its machine code depends on (the cache's entry format, numba's and
+llvmlite's versions, LLVM's version and its names for this CPU, Python's version, and a hash of
+``codegen/mathlib*.py``, whose helpers every kernel inlines).  Read without importing numba or
+llvmlite where a host stamp allows (:func:`_llvm_host`), so that a process whose kernels are all
+cached needs neither.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["environment_key"]
+__all__ = ["FORMAT", "cache_root", "environment_key"]
+
+#: the kernel cache's entry format (part of the environment key)
+FORMAT = 2
 
 _HERE = Path(__file__).resolve().parent
 _ENV_KEY: str | None = None
@@ -43,7 +48,7 @@ def _versions() -> dict[str, str]:
     import platform
 
     return {
-        "format": str(_format()),
+        "format": str(FORMAT),
         "numba": _version("numba"),
         "llvmlite": _version("llvmlite"),
         **_llvm_host(),
@@ -64,7 +69,7 @@ def _llvm_host() -> dict[str, str]:
     cache off or a stamp that does not match, LLVM is asked.
     """
     signature = _host_signature()
-    root = _cache_root()
+    root = cache_root()
     stamp = None
     if signature is not None and root is not None:
         digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
@@ -136,21 +141,39 @@ def environment_key() -> str:
     return _ENV_KEY
 
 
+def cache_root() -> Path | None:
+    """The cache directory from ``TRACER_CACHE_DIR`` (``None`` when it is ``off``).
 
-
-def _format() -> int:
-    from .cache import FORMAT
-
-    return FORMAT
-
-
-def _cache_root() -> Path | None:
-    from .cache import cache_root
-
-    return cache_root()
+    Examples
+    --------
+    >>> import os
+    >>> old = os.environ.get("TRACER_CACHE_DIR")
+    >>> os.environ["TRACER_CACHE_DIR"] = "/tmp/kernels"
+    >>> str(cache_root())
+    '/tmp/kernels'
+    >>> os.environ["TRACER_CACHE_DIR"] = "off"
+    >>> cache_root() is None
+    True
+    >>> _ = os.environ.pop("TRACER_CACHE_DIR") if old is None else os.environ.update(TRACER_CACHE_DIR=old)
+    """
+    env = os.environ.get("TRACER_CACHE_DIR", "").strip()
+    if env.lower() in ("off", "none", "0"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "numpy-tracer"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    from .cache import _atomic_write as write
-
-    write(path, data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
