@@ -245,16 +245,19 @@ def _build(ar: Archive, meta: dict[str, Any], map_location: MapLocation) -> Scri
     return root
 
 
-def _restore(sm: ScriptModule) -> None:
+def _restore(sm: ScriptModule) -> list[tuple[str, list]]:
+    """Restore every stored method's shapes from the archive's example inputs; returns what to
+    compile: ``(method, input types)`` (compiled by ``_compile``, outside the archive boundary)."""
     stored = sm.example_inputs
     if not stored:
         warnings.warn(
             "_restore_shapes=True but the archive stores no example inputs, so shapes cannot be restored; "
             "save a module traced with _store_inputs=True (the default) or scripted with example_inputs",
             TracerWarning, stacklevel=3)
-        return
+        return []
     from ir.passes import infer_types
 
+    todo = []
     for method, inputs in stored.items():
         if method not in sm._methods:
             continue
@@ -266,7 +269,16 @@ def _restore(sm: ScriptModule) -> None:
         types += [g.node(n).types[0] for n in g.input_nodes[len(types):]]
         sm._methods[method] = verify(infer_types(g, types))
         sm._forget_programs(method)
-        sm._program(method).prepare(types[:len(inputs)])
+        todo.append((method, types[:len(inputs)]))
+    return todo
+
+
+def _compile(sm: ScriptModule, todo: list[tuple[str, list]]) -> None:
+    """Plan and compile the restored methods now.  This runs outside ``_boundary``: the archive
+    was read and checked, so a failure here is the backend's (a compiler bug, a missing
+    toolchain) and is raised as itself, not as "not a valid archive"."""
+    for method, types in todo:
+        sm._program(method).prepare(types)
 
 
 def _extra(ar: Archive, meta: dict[str, Any], wanted: dict[str, Any] | None) -> None:
@@ -317,14 +329,14 @@ def load(f: Any, map_location: MapLocation = None, _extra_files: dict[str, Any] 
         validate(ar, meta)
         sm = _build(ar, meta, map_location)
         _extra(ar, meta, _extra_files)
-        if _restore_shapes:
-            _restore(sm)
-        return sm
+        return sm, (_restore(sm) if _restore_shapes else [])
 
     try:
-        return _boundary(run, ar)
+        sm, todo = _boundary(run, ar)
     finally:
         ar.close()
+    _compile(sm, todo)
+    return sm
 
 
 def load_bytes(data: bytes) -> ScriptModule:
