@@ -96,7 +96,10 @@ class Memory:
         owners: list[tuple[int, tuple[int, int], int, int]] = []  # (step, root, offset, size) of arena buffers
         for i, u in enumerate(self.units):
             live = [b for b in live if last.get(alias.get(b[2], b[2]), -1) >= i]
-            for ref in sorted(by_step.get(i, [])):
+            # a group's matmul results first (BLAS writes them first), so that its epilogue's
+            # result may take one over (``donor``) whatever the node numbering
+            roles = self.group_by_id[u[1]].roles if u[0] == "group" else {}
+            for ref in sorted(by_step.get(i, []), key=lambda r, roles=roles: (roles.get(r[0]) != "gemm", r)):
                 t = tensor_of(self.vtype(ref))
                 size = align_up(max(int(math.prod(t.shape)) * t.dtype.itemsize, 1))
                 if ref in self.escaping:

@@ -48,6 +48,7 @@ from .kernels import KernelSource
 from .matmuls import SWAP_BYTES, SWAP_ROWS, Matmuls
 from .memory import Memory, _out_fn
 from .plan_types import ABSOLUTE, ARENA, OUTBLOCK, HostStep, InterpStep, KernelStep, Plan, PlanOptions, hint_of
+from .prepack import mark_prepacked, prepack_roots
 
 __all__ = ["PlanOptions", "Plan", "KernelStep", "HostStep", "InterpStep", "plan_graph", "ABSOLUTE", "ARENA",
            "OUTBLOCK", "Layout", "SWAP_ROWS", "SWAP_BYTES"]
@@ -76,6 +77,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
         self.fold_scalars()
         self.layouts()
         self.classify()
+        self.prepacked = mark_prepacked(self) if self.options.prepack else set()
         groups = fuse(self.g, self.order, self.candidates, enabled=self.options.fuse,
                       split_columns=self.options.threads > 1 and self.splittable([(None, {"lda": 0})]))
         self.groups = [grp for grp in groups if self.worth(grp)]
@@ -311,6 +313,8 @@ class _Build(Memory, Frames, Matmuls, Analysis):
             fn, out_kw = _out_fn(node.op), "out"
             out_slot = self.slot((nid, 0))
         step = HostStep(fn, node.args, node.kwargs, ins, outs, op.multi_output, node.op, out_kw, out_slot)
+        if nid in self.prepacked and out_kw is None and (nid, 0) not in self.escaping:
+            step.prepacked = prepack_roots(self, nid)
         step.refs = [(nid, k) for k in range(n_out)]  # type: ignore[attr-defined]
         return step
 

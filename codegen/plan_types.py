@@ -59,6 +59,10 @@ class PlanOptions:
     copy_transposes : bool
         A ``W.T`` shared by small products is copied contiguous once per call, so that they run
         ``A @ B`` instead of the swapped product (``ir.passes.copy_shared_transposes``).
+    prepack : bool
+        Values computed from parameters alone (that copy, weights concatenated) are computed
+        once and kept while the parameters hold the same bytes (``codegen.prepack``), instead of
+        once per call.
     """
 
     fuse: bool = True
@@ -69,6 +73,7 @@ class PlanOptions:
     unroll: int = 256
     merge: bool = False
     copy_transposes: bool = True
+    prepack: bool = True
 
 
 @dataclass
@@ -97,6 +102,7 @@ class HostStep:
     out_kw: str | None = None
     out_slot: int | None = None
     publish: tuple = ()  # (env slot, base index, dtype, shape, frame words): arrays kernels read later
+    prepacked: tuple[int, ...] | None = None  # env slots of the parameters a kept value depends on
 
 
 @dataclass
@@ -146,7 +152,8 @@ class Plan:
             if isinstance(s, KernelStep):
                 lines.append(f"kernel {s.name}" + (f" ({len(s.frames)} threads)" if len(s.frames) > 1 else ""))
             elif isinstance(s, HostStep):
-                lines.append(f"numpy {s.op}" + (" (into buffer)" if s.out_kw else ""))
+                lines.append(f"numpy {s.op}" + (" (into buffer)" if s.out_kw else "")
+                             + (" (prepacked)" if s.prepacked is not None else ""))
             else:
                 lines.append(f"interpreter {s.node.op}")
         return "\n".join(lines)

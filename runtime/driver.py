@@ -36,6 +36,8 @@ from ir.node import Slice, Use
 from ir.ops import get_op
 from ir.printer import RESERVED, Namespace
 
+from .prepacked import Prepacked
+
 __all__ = ["build_driver", "data_address"]
 
 _COUNTER = iter(range(1 << 62))
@@ -209,7 +211,13 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
             kwargs = [f"{key}={_render(v, ins, lit)}" for key, v in step.kwargs]
             if step.out_kw is not None:
                 kwargs.append(f"{step.out_kw}={var(step.out_slot)}")
-            lines.append(f"{outs} = {h}({', '.join(args + kwargs)})  # {step.op}")
+            if step.prepacked is not None:  # kept across calls while its parameters are unchanged
+                pp = f"_PP{i}"
+                extra[pp] = Prepacked()
+                roots = "".join(f"{var(s)}, " for s in step.prepacked)
+                lines.append(f"{outs} = {pp}(({roots}), {', '.join([h] + args + kwargs)})  # {step.op} (prepacked)")
+            else:
+                lines.append(f"{outs} = {h}({', '.join(args + kwargs)})  # {step.op}")
         else:
             p = f"_P{i}"
             extra[p] = programs[i].run
