@@ -10,16 +10,44 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .kernels import Gemm
 
-__all__ = ["Calls", "SWAP_BLOCK"]
+__all__ = ["Calls", "SWAP_BLOCK", "IM2COL_SLACK", "im2col_block", "pool_block"]
 
 #: Columns of a swapped matmul (``Gemm.swap``) computed per BLAS call: its scratch holds this many
 #: rows of the transposed result (measured: ``(256, 1024) @ (1024, 64)`` runs at 168 GFLOP/s, 512 rows
 #: at 171).
 SWAP_BLOCK = 256
 
+#: Elements of slack after each row of a convolution's im2col columns, which the row's last vector
+#: copy may write (``Calls.im2col_rows``: up to one 64-byte vector less one element).
+IM2COL_SLACK = 16
+
 #: Frame parameters of a window op (convolution, pooling) over an ``(N, C, H, W)`` input ``x``.
 _WINDOW = ("c_in", "h", "w", "kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl", "ho", "wo",
            "x", "xs_n", "xs_c", "xs_h", "xs_w", "out")
+
+
+def im2col_block(spec: Gemm) -> int:
+    """Elements per vector copy of a convolution's im2col rows (one 64-byte vector;
+    ``Calls.im2col_rows``), or 0 where rows are not contiguous runs of the input (a column stride
+    or input stride other than 1) or the kernel is wider than 8 (its columns are written out)."""
+    consts = dict(spec.consts)
+    if consts.get("sw") != 1 or consts.get("xs_w") != 1 or not 1 <= consts.get("kw", 0) <= 8:
+        return 0
+    return 64 // (4 if spec.dtype == "float32" else 8)
+
+
+def pool_block(spec: Gemm) -> int:
+    """Windows per block of a max pooling's row (one 64-byte vector of outputs), when the window
+    is in the source and the input's rows are contiguous; else 0.  A row whose whole blocks may
+    read and write past it (below ``x_lim`` and this chunk's last output) runs the element-wise
+    loop over whole blocks: its length then is a multiple of the vector width, so LLVM's vector
+    loop does all of it, not its scalar remainder (the ``cnn``'s rows have 15 windows, fewer than
+    one vector).  What it writes past the row lies in later windows of this chunk, which are
+    written afterwards (the border's after the row's inside)."""
+    consts = dict(spec.consts)
+    if not all(k in consts for k in ("kh", "kw", "sw", "dil_h", "dil_w", "xs_w")):
+        return 0
+    return 64 // (4 if spec.dtype == "float32" else 8)
 
 
 class Calls:
@@ -44,13 +72,37 @@ class Calls:
         ckk, hw = self.ns.fresh("ckk"), self.ns.fresh("hw")
         self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
         self.emit(1, f"{hw} = {v['ho']} * {v['wo']}")
-        n, n1, c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
-            "n", "n1", "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
-        zero = f"np.{spec.dtype}(0)"
+        n, n1 = self.ns.fresh("n"), self.ns.fresh("n1")
+        block = im2col_block(spec)
+        x_lim = self.ns.fresh("x_lim")
+        if block:
+            self.emit_x_limit(1, v, x_lim)
         # the result is stored (O, N, H*W) (ldc = N*H*W, an image img = H*W further) or in C order
         # (ldc = H*W, img = O*H*W); either way one image is one (O x H*W) matrix
         self.emit(1, f"for {n} in range(lo, hi):")
         self.emit(2, f"{n1} = {n} + 1")
+        if block:
+            self.im2col_rows(spec, v, n, cols, x, hw, block, x_lim)
+        else:
+            self.im2col(spec, v, n, cols, x, hw)
+        ld = v["ldc"]
+        ldb = f"{hw} + {block}" if block else hw  # (blocked im2col rows: see ``im2col_rows``)
+        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
+                     f"{ldb}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
+        if spec.bias:
+            o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
+            self.emit(2, f"for {o} in range({v['o']}):")
+            self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
+            self.emit(3, f"{base} = {o} * {ld} + {n} * {v['img']}")
+            self.emit(3, f"for {q} in range({hw}):")
+            self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
+        self.images = (n, n1)
+
+    def im2col(self, spec: Gemm, v: dict[str, str], n: str, cols: str, x: str, hw: str) -> None:
+        """Image ``n``'s im2col columns, element by element (any stride, dilation and padding)."""
+        c, i, j, r, ho, wo, hin, row, xo, lo_w, hi_w, shift = (self.ns.fresh(h) for h in (
+            "c", "ki", "kj", "r", "oh", "ow", "ih", "row", "xo", "ow_lo", "ow_hi", "iw0"))
+        zero = f"np.{spec.dtype}(0)"
         self.emit(2, f"{r} = 0")
         self.emit(2, f"for {c} in range({v['c_in']}):")
         self.emit(3, f"for {i} in range({v['kh']}):")
@@ -73,17 +125,81 @@ class Calls:
         self.emit(7, f"for {wo} in range({hi_w}, {v['wo']}):")
         self.emit(8, f"{cols}[{row} + {wo}] = {zero}")
         self.emit(5, f"{r} += 1")
-        ld = v["ldc"]
-        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
-                     f"{hw}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
-        if spec.bias:
-            o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
-            self.emit(2, f"for {o} in range({v['o']}):")
-            self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
-            self.emit(3, f"{base} = {o} * {ld} + {n} * {v['img']}")
-            self.emit(3, f"for {q} in range({hw}):")
-            self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
-        self.images = (n, n1)
+
+    def im2col_rows(self, spec: Gemm, v: dict[str, str], n: str, cols: str, x: str, hw: str, block: int,
+                    x_lim: str) -> None:
+        """Image ``n``'s im2col columns where each row is a contiguous run of the input (column
+        stride 1, unit input stride), the columns' rows ``hw + block`` elements apart.  Per
+        ``(channel, kernel row)`` one loop over output rows copies the row of every kernel column
+        (written out: a literal kernel width), each in whole vectors of ``block`` elements, all
+        loads, then all stores, so LLVM makes one vector load and store of each (a loop of unknown
+        length, such as the 13 or 30 columns of the ``cnn``'s rows, stays scalar).  A row's last
+        vector may read and write up to ``block - 1`` elements past the row: it reads only below
+        ``x_lim`` (an output row that would read further is copied one by one), and what it writes
+        past the row lies in the next row, written afterwards, or in the ``block`` elements after
+        the last, which the ``gemm`` never reads.  Rows above and below the input are zeroed in
+        one run each, those below after the copies."""
+        c, i, oh, ow, row, xo, ih0, oh_a, oh_b, rb, reach, q, hwp = (self.ns.fresh(h) for h in (
+            "c", "ki", "oh", "ow", "row", "xo", "ih0", "oh_a", "oh_b", "rb", "reach", "q", "hwp"))
+        kw = dict(spec.consts)["kw"]
+        zero = f"np.{spec.dtype}(0)"
+        t = [self.ns.fresh("t") for _ in range(block)]
+        sh, wo = v["sh"], v["wo"]
+        self.emit(2, f"{hwp} = {hw} + {block}")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"for {i} in range({v['kh']}):")
+        self.emit(4, f"{rb} = ({c} * {v['kh']} + {i}) * {kw} * {hwp}")
+        self.emit(4, f"{ih0} = {i} * {v['dil_h']} - {v['pt']}")  # output rows oh_a <= oh < oh_b read the input
+        self.emit(4, f"{oh_a} = min(max(0, (-{ih0} + {sh} - 1) // {sh}), {v['ho']})")
+        self.emit(4, f"{oh_b} = min(max({oh_a}, ({v['h']} - {ih0} + {sh} - 1) // {sh}), {v['ho']})")
+        shift, lo, hi = [], [], []
+        for j in range(kw):  # kernel column j reads x[xo + shift + ow] for lo <= ow < hi
+            shift.append(self.ns.fresh(f"iw{j}"))
+            lo.append(self.ns.fresh(f"lo{j}"))
+            hi.append(self.ns.fresh(f"hi{j}"))
+            self.emit(4, f"{shift[j]} = {j * dict(spec.consts)['dil_w']} - {v['pl']}")
+            self.emit(4, f"{lo[j]} = min(max(0, -{shift[j]}), {wo})")
+            self.emit(4, f"{hi[j]} = min(max({lo[j]}, {v['w']} - {shift[j]}), {wo})")
+        ends = ", ".join(f"{shift[j]} + {lo[j]} + ({hi[j]} - {lo[j]} + {block - 1}) // {block} * {block}"
+                         for j in range(kw))
+        self.emit(4, f"{reach} = max({ends})" if kw > 1 else f"{reach} = {ends}")
+        for j in range(kw):
+            self.emit(4, f"for {q} in range({oh_a} * {wo}):")
+            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
+        self.emit(4, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + ({oh_a} * {sh} + {ih0}) * {v['xs_h']}")
+        self.emit(4, f"{row} = {rb} + {oh_a} * {wo}")
+        self.emit(4, f"for {oh} in range({oh_a}, {oh_b}):")
+        self.emit(5, f"if {xo} + {reach} <= {x_lim}:")
+        for j in range(kw):
+            self.emit(6, f"for {ow} in range({lo[j]}):")
+            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
+            self.emit(6, f"{q} = {lo[j]}")
+            self.emit(6, f"while {q} < {hi[j]}:")  # (numba's stepped range measured slower here)
+            for k in range(block):
+                self.emit(7, f"{t[k]} = {x}[{xo} + {shift[j]} + {q} + {k}]")
+            for k in range(block):
+                self.emit(7, f"{cols}[{row} + {j} * {hwp} + {q} + {k}] = {t[k]}")
+            self.emit(7, f"{q} += {block}")
+            self.emit(6, f"for {ow} in range({hi[j]}, {wo}):")
+            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
+        self.emit(5, "else:")
+        for j in range(kw):
+            self.emit(6, f"for {ow} in range({wo}):")
+            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {x}[{xo} + {shift[j]} + {ow}] "
+                         f"if {lo[j]} <= {ow} < {hi[j]} else {zero}")
+        self.emit(5, f"{xo} += {sh} * {v['xs_h']}")
+        self.emit(5, f"{row} += {wo}")
+        for j in range(kw):
+            self.emit(4, f"for {q} in range({oh_b} * {wo}, {hw}):")
+            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
+
+    def emit_x_limit(self, depth: int, v: dict[str, str], x_lim: str) -> None:
+        """``x_lim``: one past the last element of input ``x`` this chunk's images may read (0 when a
+        stride is negative: then no block may read past a row)."""
+        self.emit(depth, f"{x_lim} = 0")
+        self.emit(depth, f"if hi > lo and {v['xs_n']} >= 0 and {v['xs_c']} >= 0 and {v['xs_h']} >= 0:")
+        self.emit(depth + 1, f"{x_lim} = (hi - 1) * {v['xs_n']} + ({v['c_in']} - 1) * {v['xs_c']} + "
+                             f"({v['h']} - 1) * {v['xs_h']} + {v['w']}")
 
     def gemm_params(self, g: int, spec: Gemm, keys: tuple[str, ...]) -> dict[str, str]:
         """Read phase-1 parameters ``keys`` of BLAS/window op ``g`` from the frame into locals."""
@@ -113,6 +229,10 @@ class Calls:
         self.emit(1, f"{ow_a} = min(({v['pl']} + {v['sw']} - 1) // {v['sw']}, {v['wo']})")
         self.emit(1, f"{ow_b} = min(max({ow_a}, ({v['w']} - 1 - ({v['kw']} - 1) * {v['dil_w']} + {v['pl']}) "
                      f"// {v['sw']} + 1), {v['wo']})")
+        x_lim, out_lim = self.ns.fresh("x_lim"), self.ns.fresh("out_lim")
+        if pool_block(spec):
+            self.emit_x_limit(1, v, x_lim)
+            self.emit(1, f"{out_lim} = hi * {v['c_in']} * {v['ho']} * {v['wo']}")
         self.emit(1, f"for {n} in range(lo, hi):")
         self.emit(2, f"for {c} in range({v['c_in']}):")
         self.emit(3, f"{xb} = {n} * {v['xs_n']} + {c} * {v['xs_c']}")
@@ -123,21 +243,32 @@ class Calls:
         a, b = self.ns.fresh("ow_lo"), self.ns.fresh("ow_hi")
         self.emit(4, f"{a} = {ow_a} if {inside} else 0")
         self.emit(4, f"{b} = {ow_b} if {inside} else 0")
-        self.emit(4, f"for {ow} in range({a}, {b}):")
-        self.emit(5, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
         taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
+        stop = b
+        block = pool_block(spec)
+        if block:  # whole blocks of windows where the last may read and write past the row
+            nb, stop = self.ns.fresh("nb"), self.ns.fresh("ow_stop")
+            kh, kw, sw, dh, dw = (consts[k] for k in ("kh", "kw", "sw", "dil_h", "dil_w"))
+            self.emit(4, f"{nb} = ({b} - {a} + {block - 1}) // {block}")
+            self.emit(4, f"{stop} = {b}")
+            corner = f"{xb} + ({hin} + {(kh - 1) * dh}) * {v['xs_h']} + ({a} + {nb} * {block} - 1) * {sw} - {v['pl']}"
+            self.emit(4, f"if {o} + {a} + {nb} * {block} <= {out_lim} and {corner} + {(kw - 1) * dw + 1} <= {x_lim}:")
+            self.emit(5, f"{stop} = {a} + {nb} * {block}")
+        depth = 5
+        self.emit(4, f"for {ow} in range({a}, {stop}):")
+        self.emit(depth, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
         if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
             for t in range(taps):
                 ti, tj = divmod(t, consts["kw"])
                 value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
-                self.emit(5, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+                self.emit(depth, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
         else:
-            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
-            self.emit(5, f"for {i} in range({v['kh']}):")
-            self.emit(6, f"for {j} in range({v['kw']}):")
-            self.emit(7, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
-                         f"{j} * {v['dil_w']} * {v['xs_w']}])")
-        self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+            self.emit(depth, f"{acc} = np.{spec.dtype}(-np.inf)")
+            self.emit(depth, f"for {i} in range({v['kh']}):")
+            self.emit(depth + 1, f"for {j} in range({v['kw']}):")
+            self.emit(depth + 2, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
+                                 f"{j} * {v['dil_w']} * {v['xs_w']}])")
+        self.emit(depth, f"{out}[{o} + {ow}] = {acc}")
         for first, last in ((0, a), (b, v["wo"])):  # the border: every tap checked
             self.emit(4, f"for {ow} in range({first}, {last}):")
             self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")

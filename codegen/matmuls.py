@@ -15,6 +15,7 @@ from ir import ScalarType, TensorType
 
 from .analysis import tensor_of
 from .fusion import Group
+from .kernel_calls import IM2COL_SLACK
 from .kernels import Gemm
 from .loops import window_consts as _window_consts
 from .plan_types import ABSOLUTE, align_up, hint_of
@@ -123,7 +124,7 @@ class Matmuls:
             "o": o, "kh": w.shape[2], "kw": w.shape[3], "sh": geo["stride"][0], "sw": geo["stride"][1],
             "dil_h": geo["dilation"][0], "dil_w": geo["dilation"][1], "pt": pt, "pl": pl, "ho": ho, "wo": wo,
             "x": ("root", x.root, x.offset), "weight": ("root", w.root, w.offset), "out": ("root", c.root, c.offset),
-            "cols": ("cols", align_up(ckk * ho * wo * item)), "img": img, "ldc": ldc,
+            "cols": ("cols", align_up(ckk * (ho * wo + IM2COL_SLACK) * item)), "img": img, "ldc": ldc,
         }
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
