@@ -59,6 +59,10 @@ class PlanOptions:
     copy_transposes : bool
         A ``W.T`` shared by small products is copied contiguous once per call, so that they run
         ``A @ B`` instead of the swapped product (``ir.passes.copy_shared_transposes``).
+    merge_splits : bool
+        Products of one left operand by the pieces of one split weight (attention's query, key
+        and value projections from ``in_proj_weight``) become one product by the whole weight,
+        its bias added once, and column slices of it (``ir.passes.merge_split_products``).
     """
 
     fuse: bool = True
@@ -69,6 +73,7 @@ class PlanOptions:
     unroll: int = 256
     merge: bool = False
     copy_transposes: bool = True
+    merge_splits: bool = True
 
 
 @dataclass
