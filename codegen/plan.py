@@ -38,7 +38,16 @@ import numpy as np
 
 from ir import Graph, Type
 from ir.ops import get_op
-from ir.passes import copy_shared_transposes, cse, dce, infer_types, merge_sliced_matmuls, unroll_loops
+from ir.passes import (
+    copy_shared_transposes,
+    cse,
+    dce,
+    infer_types,
+    merge_sliced_matmuls,
+    merge_split_products,
+    unroll_loops,
+)
+from ir.passes.merge_split_products import has_split_products
 from ir.toposort import lexicographical_topological_sort
 
 from .analysis import Analysis, Layout, c_strides, tensor_of
@@ -355,9 +364,11 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         unrolled = unroll_loops(typed, max_iterations=options.unroll)
         if unrolled is not typed:
             graph = typed = dce(cse(unrolled))
-    if (options.merge or options.copy_transposes) and _shared_right_operands(graph):
+    splits = options.merge_splits and has_split_products(graph)
+    if splits or ((options.merge or options.copy_transposes) and _shared_right_operands(graph)):
         typed = typed if typed is not None else infer_types(graph, list(input_types))
-        merged = merge_sliced_matmuls(typed) if options.merge else typed
+        merged = merge_split_products(typed) if splits else typed
+        merged = merge_sliced_matmuls(merged) if options.merge else merged
         merged = copy_shared_transposes(merged) if options.copy_transposes else merged
         graph = graph if merged is typed else merged
     build = _Build(graph, input_types, options)

@@ -57,12 +57,17 @@ class PlanOptions:
         0.5 MiB of workspace against NumPy eager's 42 KB peak) for about 5% of its time at
         batch 16 (batch 1: 205 -> 126 us).
     copy_transposes : bool
-        A ``W.T`` shared by small products is copied contiguous once per call, so that they run
-        ``A @ B`` instead of the swapped product (``ir.passes.copy_shared_transposes``).
+        A ``W.T`` shared by small products is read through one contiguous copy (kept while
+        ``W`` is unchanged: ``prepack``), so that they run ``A @ B`` instead of the swapped
+        product (``ir.passes.copy_shared_transposes``).
     prepack : bool
         Values computed from parameters alone (that copy, weights concatenated) are computed
         once and kept while the parameters hold the same bytes (``codegen.prepack``), instead of
         once per call.
+    merge_splits : bool
+        Products of one left operand by the pieces of one split weight (attention's query, key
+        and value projections from ``in_proj_weight``) become one product by the whole weight,
+        its bias added once, and column slices of it (``ir.passes.merge_split_products``).
     """
 
     fuse: bool = True
@@ -74,6 +79,7 @@ class PlanOptions:
     merge: bool = False
     copy_transposes: bool = True
     prepack: bool = True
+    merge_splits: bool = True
 
 
 @dataclass

@@ -1,7 +1,14 @@
 """Graph -> Graph passes.  Each is pure (it copies), has a name, and is listed in :data:`PASSES`.
 
->>> sorted(PASSES)
-['copy_shared_transposes', 'cse', 'dce', 'fold', 'infer_types', 'merge_sliced_matmuls', 'unroll_loops']
+>>> for name in sorted(PASSES): print(name)
+copy_shared_transposes
+cse
+dce
+fold
+infer_types
+merge_sliced_matmuls
+merge_split_products
+unroll_loops
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from .dce import dce
 from .fold import fold
 from .infer import infer_types
 from .merge_matmuls import merge_sliced_matmuls
+from .merge_split_products import merge_split_products
 from .transposed_weights import copy_shared_transposes
 from .unroll import unroll_loops
 
 __all__ = ["PASSES", "DEFAULT_PIPELINE", "copy_shared_transposes", "cse", "dce", "fold", "infer_types",
-           "merge_sliced_matmuls", "run_passes", "unroll_loops"]
+           "merge_sliced_matmuls", "merge_split_products", "run_passes", "unroll_loops"]
 
 PASSES: dict[str, Callable[[Graph], Graph]] = {
     "copy_shared_transposes": copy_shared_transposes,
@@ -28,6 +36,7 @@ PASSES: dict[str, Callable[[Graph], Graph]] = {
     "fold": fold,
     "infer_types": infer_types,
     "merge_sliced_matmuls": merge_sliced_matmuls,
+    "merge_split_products": merge_split_products,
     "unroll_loops": unroll_loops,
 }
 

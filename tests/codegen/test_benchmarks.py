@@ -105,3 +105,14 @@ def test_a_peer_that_is_not_installed_is_skipped_with_a_line(monkeypatch, capsys
     assert set(report["skipped"]) == {"jax", "onnxruntime"}
     assert set(report["models"]["eltwise"]["ms"]) == {"numpy", "interpreter", "numba"}
     assert "\neltwise " in out and "\ngeomean " in out
+
+
+def test_options_ab_compares_a_plan_option_in_one_process(capsys, kernel_cache_dir):
+    from benchmarks import options_ab
+
+    best = options_ab.main(["transformer", "merge_splits", "--tiny", "--calls", "3"])
+    out = capsys.readouterr().out
+    assert "merge_splits=False: " in out and "merge_splits=True: " in out, out
+    assert len(best) == 4 and all(v > 0 for v in best.values()), best
+    with pytest.raises(SystemExit):
+        options_ab.main(["transformer", "threads", "--tiny"])  # not a boolean option

@@ -1,8 +1,10 @@
 """The numba backend plans products of one weight with slices of one array as one product
-(``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop) and reads a
+(``ir.passes.merge_sliced_matmuls``: an RNN's input projection leaves its loop), reads a
 ``W.T`` that many small products share through one contiguous copy
-(``ir.passes.copy_shared_transposes``).  Results stay within SPEC's bound of eager NumPy; the
-interpreter never runs these passes (bit-equal to eager)."""
+(``ir.passes.copy_shared_transposes``), and multiplies by a split weight's pieces in one product
+(``ir.passes.merge_split_products``: attention's query, key and value projections).  Results
+stay within SPEC's bound of eager NumPy; the interpreter never runs these passes (bit-equal to
+eager)."""
 
 from __future__ import annotations
 
@@ -100,6 +102,28 @@ def test_a_float32_product_reaching_float64_keeps_numpys_bits():
     assert len(products(ex.compiled((x,)).plan.graph)) == 5
 
 
+def test_attention_projects_query_key_and_value_in_one_kernel():
+    from benchmarks.zoo import Encoder
+
+    model = Encoder(32, 4, 64)
+    model.attn.in_proj_bias[...] = f32(96)
+    x = f32(3, 10, 32)
+    sm = trace_quietly(model, (x,))
+    kernels = {}
+    for options in (PlanOptions(), FORCED, PlanOptions(merge_splits=False)):
+        got, want, ex = run_both(sm, (x,), options)
+        assert_close(got, want)
+        assert_close(got, model(x))
+        plan = ex.compiled((x,)).plan
+        kernels[options.merge_splits] = [s.name for s in plan.steps if hasattr(s, "kernel")]
+        if options.merge_splits:
+            assert "f32[3, 10, 96]" in products(plan.graph)
+    # the three projections (matmul + bias) were three kernels, now one
+    assert kernels[False].count("k_matmul_add") == kernels[True].count("k_matmul_add") + 2
+    for _ in range(2):
+        assert_close(sm.set_backend("numba")(x), model(x))
+
+
 def test_fresh_processes_cold_and_warm_cache(tmp_path):
     """A new process compiles the rewritten plan (cold cache), another loads its kernels from
     disk (warm cache): both within SPEC's bound of eager."""
@@ -119,6 +143,13 @@ def test_fresh_processes_cold_and_warm_cache(tmp_path):
         "assert_close(sm(x), m(x))\n"
         "g = sm._program('forward').compiled((x,)).plan.graph\n"
         "assert [n.op for _, n in g.nodes()].count('copy') == 2\n"
+        "from benchmarks.zoo import Encoder\n"
+        "e = Encoder(32, 4, 64)\n"
+        "y = x[:3, :, :4].repeat(8, axis=-1)\n"
+        "se = tracer.trace(e, (y,))\n"
+        "assert_close(se(y), e(y))\n"
+        "g = se._program('forward').compiled((y,)).plan.graph\n"
+        "assert [str(n.types[0]) for _, n in g.nodes() if n.op == 'matmul'].count('f32[3, 9, 96]') == 1\n"
     )
     env = {**os.environ, "TRACER_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("TRACER_BACKEND", None)
