@@ -178,6 +178,9 @@ def _build_many(jobs: dict[str, tuple[str, str, str]], place: Callable[[str, Ker
     if len(missing) < 2:
         return
     specs = [(jobs[key][0], jobs[key][1], _filename(directory, key, jobs[key][1])) for key in missing]
+    from .blas import wait_warm_up
+
+    wait_warm_up()  # compile_parallel forks: no thread of ours may be inside OpenBLAS then
 
     def deliver(i: int, result: tuple[bytes, str, tuple[str, ...]]) -> bool:
         key = missing[i]
