@@ -32,13 +32,15 @@ import sys
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Blas", "find_blas", "numpy_blas", "warm_up", "CBLAS_ROW_MAJOR", "CBLAS_NO_TRANS", "CBLAS_TRANS"]
+__all__ = ["Blas", "find_blas", "numpy_blas", "warm_up", "wait_warm_up", "CBLAS_ROW_MAJOR", "CBLAS_NO_TRANS",
+           "CBLAS_TRANS"]
 
 CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
 
 _LOCK = threading.Lock()
 _FOUND: list = []
 _NUMPY: list = []
+_WARMING: list[threading.Thread] = []  # the warm-up thread find_blas started
 _KEEP: list = []  # what the private namespace's environment points into: lives as long as the process
 
 _RTLD_NOW, _LM_ID_NEWLM, _RTLD_DI_LMID = 2, -1, 1
@@ -99,8 +101,26 @@ def find_blas() -> Blas | None:
         if not _FOUND:
             _FOUND.append(_search(private=setting != "numpy"))
             if _FOUND[0] is not None:
-                warm_up()
+                _start_warm_up()
     return _FOUND[0]
+
+
+def _start_warm_up() -> None:
+    """:func:`warm_up` on a thread of its own: it runs in NumPy's OpenBLAS (which releases the
+    GIL) on the other core while the planner, which found BLAS, goes on (in a new process the
+    first ``sgemm`` also starts NumPy's OpenBLAS threads: 2-20 ms here that no longer delay the
+    first output).  :func:`wait_warm_up` waits for it (before forking)."""
+    thread = threading.Thread(target=warm_up, name="tracer-blas-warm-up", daemon=True)
+    _WARMING.append(thread)
+    thread.start()
+
+
+def wait_warm_up() -> None:
+    """Return once the warm-up :func:`find_blas` started (if any) is over: a process must not
+    fork while one of its threads is inside OpenBLAS (``codegen.cache`` waits before
+    ``codegen.parallel`` forks its compile workers)."""
+    for thread in list(_WARMING):
+        thread.join()
 
 
 def numpy_blas() -> Blas | None:

@@ -25,14 +25,13 @@ Set ``TRACER_CACHE_DIR=off`` to keep compiled code in memory only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import FORMAT, _atomic_write, cache_root, environment_key
+from .environment import FORMAT, _atomic_write, cache_root, environment_key, sha256
 from .native import Kernel, load_object
 
 __all__ = ["cache_root", "cache_dir", "environment_key", "get_kernel", "get_kernels", "kernel_key", "CacheStats",
@@ -61,7 +60,7 @@ def cache_dir() -> Path | None:
 
 
 def kernel_key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return sha256(text.encode()).hexdigest()[:32]
 
 
 def clear_memory() -> None:
@@ -162,9 +161,6 @@ def _get_one(key: str, canon: str, name: str, text: str, disk: bool = True) -> K
 def _build_many(jobs: dict[str, tuple[str, str, str]], place: Callable[[str, Kernel], None]) -> None:
     """Load what the disk cache has of ``jobs``, compile the rest in parallel (``codegen.parallel``)
     and ``place`` each kernel obtained; the ones left are for the caller to build one by one."""
-    from .compiler import register_source
-    from .parallel import compile_parallel
-
     directory = cache_dir()
     missing = []
     for key, (canon, name, text) in jobs.items():
@@ -177,7 +173,13 @@ def _build_many(jobs: dict[str, tuple[str, str, str]], place: Callable[[str, Ker
             missing.append(key)
     if len(missing) < 2:
         return
+    from .compiler import register_source
+    from .parallel import compile_parallel
+
     specs = [(jobs[key][0], jobs[key][1], _filename(directory, key, jobs[key][1])) for key in missing]
+    from .blas import wait_warm_up
+
+    wait_warm_up()  # compile_parallel forks: no thread of ours may be inside OpenBLAS then
 
     def deliver(i: int, result: tuple[bytes, str, tuple[str, ...]]) -> bool:
         key = missing[i]
@@ -245,8 +247,8 @@ def _manifest(key: str, text: str, obj: bytes, symbol: str, name: str, externals
     return {
         "format": FORMAT, "environment": environment_key(), "key": key, "name": name, "symbol": symbol,
         "externals": list(externals),
-        "source_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "object_sha256": hashlib.sha256(obj).hexdigest(),
+        "source_sha256": sha256(text.encode()).hexdigest(),
+        "object_sha256": sha256(obj).hexdigest(),
     }
 
 
@@ -257,13 +259,13 @@ def _read_entry(directory: Path, key: str, text: str) -> tuple[bytes, str, tuple
     except (OSError, ValueError):
         return None
     expected = {"format": FORMAT, "environment": environment_key(), "key": key,
-                "source_sha256": hashlib.sha256(text.encode()).hexdigest()}
+                "source_sha256": sha256(text.encode()).hexdigest()}
     if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
         STATS.rebuilt += 1
         return None
     externals = manifest.get("externals")
     valid_externals = isinstance(externals, list) and all(isinstance(e, str) for e in externals)
-    if manifest.get("object_sha256") != hashlib.sha256(obj).hexdigest() or not isinstance(manifest.get("symbol"), str) \
+    if manifest.get("object_sha256") != sha256(obj).hexdigest() or not isinstance(manifest.get("symbol"), str) \
             or not valid_externals:
         STATS.rebuilt += 1
         return None

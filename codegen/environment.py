@@ -8,13 +8,19 @@ cached needs neither.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
-__all__ = ["FORMAT", "cache_root", "environment_key"]
+__all__ = ["FORMAT", "cache_root", "environment_key", "sha256"]
+
+try:  # CPython's own SHA-256 (3.11: ``_sha256``, 3.12+: ``_sha2``): ``hashlib`` loads OpenSSL, ~6 ms of a warm start
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other Pythons
+    try:
+        from _sha2 import sha256  # type: ignore[no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[no-redef]
 
 #: the kernel cache's entry format (part of the environment key)
 FORMAT = 2
@@ -53,7 +59,7 @@ def _versions() -> dict[str, str]:
         "llvmlite": _version("llvmlite"),
         **_llvm_host(),
         "python": platform.python_version(),
-        "mathlib": hashlib.sha256(b"".join((_HERE / f).read_bytes() for f in _HELPER_FILES)).hexdigest(),
+        "mathlib": sha256(b"".join((_HERE / f).read_bytes() for f in _HELPER_FILES)).hexdigest(),
     }
 
 
@@ -72,7 +78,7 @@ def _llvm_host() -> dict[str, str]:
     root = cache_root()
     stamp = None
     if signature is not None and root is not None:
-        digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
+        digest = sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
         stamp = root / f"host-{digest}.json"
         try:
             stored = json.loads(stamp.read_text())
@@ -137,7 +143,7 @@ def environment_key() -> str:
     global _ENV_KEY
     if _ENV_KEY is None:
         material = json.dumps(_versions(), sort_keys=True)
-        _ENV_KEY = hashlib.sha256(material.encode()).hexdigest()[:16]
+        _ENV_KEY = sha256(material.encode()).hexdigest()[:16]
     return _ENV_KEY
 
 
@@ -166,6 +172,8 @@ def cache_root() -> Path | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile  # only when writing (a warm start writes nothing)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -212,12 +212,12 @@ def load_ir(text: str, symbols: tuple[str, ...], name: str, opt: int = 2) -> lis
     subfolder: kernel entries stay one per kernel), so a later process links it without LLVM.
     Functions it declares are looked up in this process (libc's ``syscall``, say).
     """
-    import hashlib
     import json
 
     from .cache import _atomic_write, cache_dir
+    from .environment import sha256
 
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = sha256(text.encode()).hexdigest()
     directory = cache_dir()
     path = None if directory is None else directory / "support" / f"{name}-{digest[:32]}"
     if path is not None:
@@ -229,7 +229,7 @@ def load_ir(text: str, symbols: tuple[str, ...], name: str, opt: int = 2) -> lis
         else:
             externals = manifest.get("externals") if isinstance(manifest, dict) else None
             if manifest.get("source_sha256") == digest and manifest.get("object_sha256") == \
-                    hashlib.sha256(obj).hexdigest() and isinstance(externals, list) \
+                    sha256(obj).hexdigest() and isinstance(externals, list) \
                     and all(isinstance(e, str) for e in externals):
                 try:
                     return _link(obj, symbols, name, tuple(externals), "auto")
@@ -240,7 +240,7 @@ def load_ir(text: str, symbols: tuple[str, ...], name: str, opt: int = 2) -> lis
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _atomic_write(path.with_suffix(".o"), obj)
-            manifest = {"name": name, "source_sha256": digest, "object_sha256": hashlib.sha256(obj).hexdigest(),
+            manifest = {"name": name, "source_sha256": digest, "object_sha256": sha256(obj).hexdigest(),
                         "externals": list(externals)}
             _atomic_write(path.with_suffix(".json"), json.dumps(manifest, indent=1).encode())
         except OSError:

@@ -76,10 +76,14 @@ class Graph:
         self.tensors: dict[str, np.ndarray] = {}
         self._next = 0
         self._order: list[int] | None = None
+        #: set by ``ir.passes.infer_types`` on the graph it returns (see ``ir.passes.infer``); any
+        #: change to the graph (or asking for :attr:`nx`, through which it may change) drops it
+        self._typed: Any = None
 
     # -- storage: networkx's add_node / add_edge / remove_edge / remove_node on our dicts ----------
     def _changed(self) -> None:
         self._order = None
+        self._typed = None
         if self._nx is not None and getattr(self._nx, "__networkx_cache__", None):
             self._nx.__networkx_cache__.clear()
 
@@ -135,6 +139,7 @@ class Graph:
     def set_node(self, nid: int, node: Node) -> None:
         """Replace the payload of ``nid`` (its inputs stay)."""
         self._node[nid]["node"] = node
+        self._typed = None
 
     def remove(self, nid: int) -> None:
         try:
@@ -168,6 +173,9 @@ class Graph:
         """Give each distinct value ``nid`` reads one placeholder, as the builder does (after
         :meth:`replace_uses` two placeholders may read the same value).  Nodes with blocks keep
         their placeholders: those are positional (a block's inputs)."""
+        pred = self._pred[nid]
+        if all(len(keydict) == 1 for keydict in pred.values()):
+            return  # one edge per producer: no value is read twice
         refs = self.inputs(nid)
         node = self.node(nid)
         if len(set(refs)) == len(refs) or node.blocks:
@@ -191,10 +199,13 @@ class Graph:
             g._succ[n] = {}
             g._pred[n] = {}
             g._node[n] = dict(d)
-        for u, nbrs in self._succ.items():
+        succ, pred = g._succ, g._pred
+        for u, nbrs in self._succ.items():  # what ``_add_edge`` does for each edge, in this order
+            su = succ[u]
             for v, keydict in nbrs.items():
-                for key, data in keydict.items():
-                    g._add_edge(u, v, key, **data)
+                copied = {key: dict(data) for key, data in keydict.items()}
+                su[v] = copied
+                pred[v][u] = copied
         g.tensors = dict(self.tensors)
         g._next = self._next
         return g
@@ -204,6 +215,7 @@ class Graph:
     def nx(self) -> networkx.MultiDiGraph:
         """The ``networkx.MultiDiGraph`` over this graph's own dicts (nodes: operations; edges:
         values); made, and networkx imported, on first use."""
+        self._typed = None  # changes made through networkx are not seen here
         if self._nx is None:
             import networkx as nx
 
@@ -235,7 +247,13 @@ class Graph:
 
     def inputs(self, nid: int) -> list[ValueRef]:
         """The values read by ``nid``, ordered by placeholder index."""
-        edges = sorted((d["arg"], u, d["out"]) for u, keydict in self._pred[nid].items() for d in keydict.values())
+        pred = self._pred[nid]
+        if len(pred) == 1:  # one producer (most nodes): its edges alone, no sort when there is one
+            (u, keydict), = pred.items()
+            if len(keydict) == 1:
+                (d,) = keydict.values()
+                return [(u, d["out"])]
+        edges = sorted((d["arg"], u, d["out"]) for u, keydict in pred.items() for d in keydict.values())
         return [(u, out) for _, u, out in edges]
 
     def in_edges(self, nid: int) -> list[tuple[int, int, int]]:

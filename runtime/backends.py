@@ -49,9 +49,20 @@ def register_backend(name: str, factory: str, requires: str | None = None) -> No
     _FACTORIES.pop(name, None)
 
 
+#: Modules ``_available`` found once (every ScriptModule a load builds, one per submodule, asks):
+#: ``find_spec`` searches ``sys.path`` each time (transformer4: 30 searches, a few ms).  A module
+#: not found is looked for again next time.
+_FOUND: set[str] = set()
+
+
 def _available(name: str) -> bool:
     _, requires = _REGISTRY[name]
-    return requires is None or importlib.util.find_spec(requires) is not None
+    if requires is None or requires in _FOUND:
+        return True
+    if importlib.util.find_spec(requires) is None:
+        return False
+    _FOUND.add(requires)
+    return True
 
 
 def backend_names() -> list[str]:

@@ -71,10 +71,13 @@ def inline_graph(c: Compiler, graph: Graph, args: list, prefix: str, node: ast.A
 def trace_call(sm: Any, args: tuple) -> Any:
     """``ScriptModule.__call__`` while tracing: record its program's ops on the traced values."""
     from . import _state
-    from .proxy import Proxy
 
     tracer = _state.current()
-    if tracer is None or not tracer.concrete or not any(isinstance(a, Proxy) for a in args):
+    if tracer is None or not tracer.concrete:
+        return NotImplemented  # not tracing (a loaded model's first call need not import the tracer)
+    from .proxy import Proxy
+
+    if not any(isinstance(a, Proxy) for a in args):
         return NotImplemented
     path = tracer.paths.get(id(sm))
     if path is None:

@@ -50,6 +50,8 @@ def cse(graph: Graph) -> Graph:
             for out in range(max(1, g.node(nid).num_outputs)):
                 g.replace_uses((nid, out), (first, out))
             g.remove(nid)
+            pred = g._pred  # noqa: SLF001 - skip the call for users reading each producer once (most)
             for user in g.users(first):
-                g.merge_duplicate_inputs(user)
+                if any(len(keydict) > 1 for keydict in pred[user].values()):
+                    g.merge_duplicate_inputs(user)
     return g
