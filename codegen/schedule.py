@@ -45,6 +45,8 @@ WARM_UP = {
 #: Seconds per character of kernel source (numba's typing and lowering, LLVM), and per kernel.
 PER_CHAR = 1 / 5000
 PER_KERNEL = 0.03
+#: Seconds this process (the first) spends per kernel of the batch loading and storing it.
+PER_DELIVERY = 0.005
 #: Placements tried at most (each helper: before forking or one of the 2**processes - 1 sets).
 MAX_PLACEMENTS = 256
 
@@ -101,6 +103,7 @@ def _assign(costs: list[float], needs: list[frozenset[str]], where: dict[str, fr
     before = tuple(h for h, at in where.items() if at is None)
     serial = sum(HELPERS[h] for h in before)
     load = [0.0] * processes
+    load[0] = PER_DELIVERY * len(costs)
     for h, at in where.items():
         for p in at or ():
             load[p] += HELPERS[h]
