@@ -5,7 +5,7 @@ batch has two kernels or more to compile (``codegen.cache.get_kernels``), this p
 numba up (:func:`codegen.compiler.warm_up`: numba's import and compiler setup, which forked
 processes then inherit instead of paying again), then forks workers.  Which process compiles
 which kernel is planned from estimated costs (:mod:`codegen.schedule`): the large helpers
-(``transpose_copy_f32``: ~1.4 s) are compiled once per process that calls them, so the kernels
+(``transpose_copy_f32``: ~1 s) are compiled once per process that calls them, so the kernels
 calling one go to one process where that balances, and a helper every process needs is compiled
 before forking.  Every process claims kernels from its own queue, then from a shared queue
 (pipes holding job numbers, read a few bytes at a time, which the kernel makes atomic), largest

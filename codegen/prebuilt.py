@@ -8,15 +8,16 @@ optimization and ~0.5 s of code generation per kernel (the ``transformer4`` has 
 7.0 s of CPU for its 8 kernels before, 3.7 s now, compiled one after the other).
 
 Here a helper library that large (:data:`MIN_INSTRUCTIONS`, far above what LLVM would inline) is
-optimized once per process by the passes that optimized it inside each kernel's module (so its
-machine code comes out as before) and emitted as assembly text, its local labels renamed apart;
-each kernel's optimized module gets that text as module-level inline assembly (``module asm``),
-which LLVM assembles into the kernel's object in milliseconds.  The object is what it was: one
-relocatable file holding the kernel and the helper's code (a weak symbol, as when linked), so the
-cache entry and its loaders (``codegen.elf``, MCJIT) are unchanged.  The kernel is optimized seeing
-only the helper's declaration (it was never inlined); its code differs in a few instructions, the
-results not at all (``tests/codegen/test_prebuilt.py``).  Small libraries (numba's ``min`` and
-``max``, its runtime's stubs) are still linked and optimized with the kernel, so that they inline.
+emitted once per process as assembly text (after the optimization it got inside kernels' modules
+when it is small enough for that to be cheap: :data:`REOPTIMIZE_BELOW`), its local labels renamed
+apart; each kernel's optimized module gets that text as module-level inline assembly (``module
+asm``), which LLVM assembles into the kernel's object in milliseconds.  The object is what it was:
+one relocatable file holding the kernel and the helper's code (a weak symbol, as when linked), so
+the cache entry and its loaders (``codegen.elf``, MCJIT) are unchanged.  The kernel is optimized
+seeing only the helper's declaration (it was never inlined); its code differs in a few
+instructions, the results not at all (``tests/codegen/test_prebuilt.py``).  Small libraries
+(numba's ``min`` and ``max``, its runtime's stubs) are still linked and optimized with the kernel,
+so that they inline.
 
 Anything unexpected (a helper that defines other global symbols, a name clash) makes
 :func:`split_libraries` leave that library to the ordinary link.
@@ -33,6 +34,11 @@ __all__ = ["MIN_INSTRUCTIONS", "Prebuilt", "split_libraries", "attach"]
 #: A linked library with a function of at least this many LLVM instructions is emitted once per
 #: process (LLVM's inliner gives up on functions a fraction this size).
 MIN_INSTRUCTIONS = 500
+#: A helper smaller than this is optimized again by the passes that optimized it inside each
+#: kernel's module, so that its code comes out as it did there (the pairwise sum: ~0.05 s, its
+#: sums ~1% faster); a larger one is emitted as numba optimized it (``transpose_copy_f32``, 3,800
+#: instructions: the second round cost 0.45 s per process, and its copies ran as fast without it).
+REOPTIMIZE_BELOW = 2000
 
 
 class Prebuilt(NamedTuple):
@@ -66,10 +72,11 @@ def split_libraries(library: Any, module: Any) -> tuple[list[Any], list[Prebuilt
         mod = lib._get_module_for_linking()
         kept = frozenset(f.name for f in mod.functions if not f.is_declaration and f.name in declared)
         prebuilt = None
-        if kept and _large(mod):
+        size = _size(mod)
+        if kept and size >= MIN_INSTRUCTIONS:
             key = (id(lib), kept)
-            if key not in _CACHE:
-                _CACHE[key] = (lib, _build(mod, kept, _optimizer(lib)))  # holding ``lib`` keeps its id unique
+            if key not in _CACHE:  # holding ``lib`` keeps its id unique
+                _CACHE[key] = (lib, _build(mod, kept, _optimizer(lib) if size < REOPTIMIZE_BELOW else None))
             prebuilt = _CACHE[key][1]
         if prebuilt is None:
             link.append(lib)
@@ -97,11 +104,10 @@ def attach(module: Any, built: list[Prebuilt]) -> Any:
     return module
 
 
-def _large(mod: Any) -> bool:
-    for f in mod.functions:
-        if not f.is_declaration and sum(1 for b in f.blocks for _ in b.instructions) >= MIN_INSTRUCTIONS:
-            return True
-    return False
+def _size(mod: Any) -> int:
+    """Instructions in the largest function ``mod`` defines."""
+    return max((sum(1 for b in f.blocks for _ in b.instructions) for f in mod.functions if not f.is_declaration),
+               default=0)
 
 
 def _build(shared: Any, kept: frozenset[str], optimize: Any = None) -> Prebuilt | None:

@@ -28,7 +28,7 @@ __all__ = ["HELPERS", "WARM_UP", "Schedule", "estimate", "helpers_of", "plan"]
 #: The helpers worth placing and the CPU seconds a process spends on its first kernel calling one
 #: (numba's compile of the helper plus ``codegen.prebuilt``'s assembly; 2-core VM, measured).
 HELPERS = {
-    "transpose_copy_f32(": 1.4, "transpose_copy_f64(": 1.4,
+    "transpose_copy_f32(": 1.0, "transpose_copy_f64(": 1.0,
     "pairwise_sum_f32(": 0.75, "pairwise_sum_f64(": 0.75,
 }
 #: A one-line kernel (source, name) per helper that compiles it as kernels call it (before forking).
@@ -84,10 +84,10 @@ def plan(texts: Sequence[str], processes: int) -> Schedule:
     costs = [estimate(t) for t in texts]
     needs = [helpers_of(t) for t in texts]
     used = sorted(set().union(*needs)) if needs else []
-    sets = [frozenset(c) for r in range(1, processes + 1) for c in itertools.combinations(range(processes), r)]
-    choices: list[frozenset[int] | None] = [None, *sets]  # None: before forking
-    if len(choices) ** len(used) > MAX_PLACEMENTS:
-        choices = [frozenset(range(processes))]
+    choices: list[frozenset[int] | None] = [frozenset(range(processes))]  # wherever needed
+    if processes < 16 and (2 ** processes) ** len(used) <= MAX_PLACEMENTS:  # None: before forking
+        choices = [None, *(frozenset(c) for r in range(1, processes + 1)
+                           for c in itertools.combinations(range(processes), r))]
     best: Schedule | None = None
     for placement in itertools.product(choices, repeat=len(used)):
         schedule = _assign(costs, needs, dict(zip(used, placement)), processes)

@@ -34,7 +34,7 @@ def test_a_helper_every_process_needs_is_compiled_before_forking():
     s = plan(texts, 2)
     _all_once(s, len(texts))
     assert s.before_fork == (PS,) and s.own == [[], []]
-    assert s.finish == pytest.approx(HELPERS[PS] + 3 * estimate(texts[0]))
+    assert s.finish == pytest.approx(HELPERS[PS] + 3 * estimate(texts[0]) + len(texts) * schedule.PER_DELIVERY)
 
 
 def test_largest_first_and_no_helpers_means_one_shared_queue():
