@@ -62,13 +62,10 @@ def split_libraries(library: Any, module: Any) -> tuple[list[Any], list[Prebuilt
     """The libraries numba's ``library`` links: those to link into ``module`` as usual, and the
     large ones as :class:`Prebuilt` assembly (built on first use, then reused)."""
     declared = {f.name for f in module.functions if f.is_declaration}
+    libraries = list({id(lib): lib for lib in library._linking_libraries}.values())  # each once, in order
     link: list[Any] = []
     built: list[Prebuilt] = []
-    seen: set[int] = set()
-    for lib in library._linking_libraries:
-        if id(lib) in seen:
-            continue
-        seen.add(id(lib))
+    for lib in libraries:
         mod = lib._get_module_for_linking()
         kept = frozenset(f.name for f in mod.functions if not f.is_declaration and f.name in declared)
         prebuilt = None
@@ -86,7 +83,7 @@ def split_libraries(library: Any, module: Any) -> tuple[list[Any], list[Prebuilt
     defined = {f.name for f in module.functions if not f.is_declaration}
     defined |= {g.name for g in module.global_variables if not g.is_declaration}
     if len(set(names)) != len(names) or defined.intersection(names):  # two copies of one symbol
-        return [lib for lib in library._linking_libraries if id(lib) in seen], []
+        return libraries, []
     return link, built
 
 

@@ -93,6 +93,22 @@ def test_a_helper_that_cannot_be_prebuilt_is_linked(monkeypatch):
     _run_both(load_object(obj, symbol, "k_both4", externals), 4.0)
 
 
+def test_two_helpers_defining_one_symbol_are_linked_instead(monkeypatch):
+    from numba.core import sigutils, types
+    from numba.core.ccallback import CFunc
+
+    from codegen import mathlib
+
+    namespace = dict(mathlib.NAMESPACE)
+    exec(BOTH.format(tag=5), namespace)
+    cres = CFunc(namespace["k_both5"], sigutils.normalize_signature(types.void(types.CPointer(types.int64))),
+                 {}, {"error_model": "numpy"})._compile_uncached()
+    monkeypatch.setattr(prebuilt, "_CACHE", {})
+    monkeypatch.setattr(prebuilt, "_build", lambda *args: prebuilt.Prebuilt("", frozenset({"same"}), ()))
+    link, built = prebuilt.split_libraries(cres.library, cres.library._final_module)
+    assert built == [] and len(link) == len({id(lib) for lib in cres.library._linking_libraries})
+
+
 def test_assembly_text_is_escaped_for_llvm_ir():
     assert prebuilt._escape('\tmovq\t"a\\b", é') == '\\09movq\\09\\22a\\5Cb\\22, \\C3\\A9'
 
