@@ -124,10 +124,10 @@ def test_a_worker_that_cannot_be_forked_leaves_its_queue_to_this_process(monkeyp
     monkeypatch.setattr(parallel, "_fork_worker", lambda jobs, queues: None)
     transposing = [(f"def k_tq{i}(f):\n    transpose_copy_f32(f[0], f[1], f[2], f[3], f[4], f[{i + 5}])\n", f"k_tq{i}")
                    for i in range(3)]
-    assert plan_for(transposing + _sources(6.5, 2)).own[1], "the worker was to compile the transposing kernels"
+    assert plan_for(transposing + _sources(8.5, 2)).own[1], "the worker was to compile the transposing kernels"
     before = (STATS.compiled, STATS.compiled_in_workers)
-    kernels = get_kernels(transposing + _sources(6.5, 2))
-    _check(kernels[3:], 6.5)
+    kernels = get_kernels(transposing + _sources(8.5, 2))
+    _check(kernels[3:], 8.5)
     assert (STATS.compiled - before[0], STATS.compiled_in_workers - before[1]) == (5, 0)
 
 
