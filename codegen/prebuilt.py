@@ -5,7 +5,7 @@ the kernel's LLVM module, and our compile path (``codegen.compiler``) then optim
 and emitted it as one object: the helper was optimized and turned into machine code again for
 every kernel that calls it.  For the 3,800-instruction ``transpose_copy_f32`` that was ~0.45 s of
 optimization and ~0.5 s of code generation per kernel (the ``transformer4`` has four such kernels:
-7.0 s of CPU for its 8 kernels before, 3.7 s now, compiled one after the other).
+7.0 s of CPU for its 8 kernels before, 3.2-3.7 s now, compiled one after the other).
 
 Here a helper library that large (:data:`MIN_INSTRUCTIONS`, far above what LLVM would inline) is
 emitted once per process as assembly text (after the optimization it got inside kernels' modules
