@@ -8,7 +8,9 @@ import and first use cost ~0.8 s here).
 numba's own ``cfunc`` would also generate machine code in its JIT (MCJIT), which we never run:
 instead the compiled library's module is linked with the helpers it calls, optimized by numba's
 module passes (what numba's finalization does) and emitted once, as an object (about a quarter
-of a kernel's compile time saved).  Where numba's internals differ (another numba), the public
+of a kernel's compile time saved).  Large helpers (``transpose_copy_f32``, the pairwise sum) are
+not linked and optimized again for every kernel: ``codegen.prebuilt`` emits each once per process
+as assembly, which LLVM assembles into the kernel's object.  Where numba's internals differ (another numba), the public
 ``cfunc`` path is used.
 
 Kernels never raise and never allocate: they run as plain C functions, with the GIL released.
@@ -21,6 +23,8 @@ import threading
 import warnings
 from collections.abc import Iterable
 from typing import Any
+
+from .prebuilt import Prebuilt, attach, split_libraries
 
 __all__ = ["compile_object", "register_source", "warm_up", "COMPILE_LOCK"]
 
@@ -52,13 +56,14 @@ def compile_object(text: str, name: str, filename: str) -> tuple[bytes, str, tup
     with COMPILE_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaWarning)
         try:
-            module, symbol = _compile_module(fn)
+            (module, symbol), built = _compile_module(fn)
         except Exception as exc:  # numba's TypingError etc.: a bug in our code generator
             raise RuntimeError(f"numba could not compile kernel {name} ({filename}): {exc}") from exc
         obj = _target_machine().emit_object(module)
-        externals = tuple(sorted(f.name for f in module.functions
-                                 if f.is_declaration and not f.name.startswith("llvm.")))
-        externals += tuple(sorted(g.name for g in module.global_variables if g.is_declaration))
+        inside = {s for p in built for s in p.defines}  # declared here, defined by the assembly
+        functions = {f.name for f in module.functions if f.is_declaration and not f.name.startswith("llvm.")}
+        externals = tuple(sorted(functions.union(*(p.needs for p in built)) - inside))
+        externals += tuple(sorted(g.name for g in module.global_variables if g.is_declaration and g.name not in inside))
     return obj, symbol, externals
 
 
@@ -77,8 +82,10 @@ def warm_up(texts: Iterable[str] = ()) -> None:
 _SIGNATURE: Any = None
 
 
-def _compile_module(fn: Any) -> tuple[Any, str]:
-    """numba-compile ``fn`` as a ``void(int64*)`` cfunc: its optimized LLVM module and entry symbol."""
+def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
+    """numba-compile ``fn`` as a ``void(int64*)`` cfunc: its optimized LLVM module and entry symbol,
+    and the large helpers whose machine code the module carries as inline assembly
+    (``codegen.prebuilt``)."""
     global _SIGNATURE
     from numba.core import sigutils, types
     from numba.core.ccallback import CFunc
@@ -92,23 +99,22 @@ def _compile_module(fn: Any) -> tuple[Any, str]:
             cres = cf._compile_uncached()
             library = cres.library
             module = library._final_module
-            linked = [lib._get_module_for_linking() for lib in library._linking_libraries]
+            link, built = split_libraries(library, module)
+            linked = [lib._get_module_for_linking() for lib in link]
             symbol = cres.fndesc.llvm_cfunc_wrapper_name
             optimize = library._optimize_final_module
         except AttributeError:  # another numba's internals: let numba finalize (and JIT) it
-            return _compile_module_public(fn)
-        seen: set[int] = set()
-        for lib, mod in zip(library._linking_libraries, linked):
-            if id(lib) not in seen:
-                seen.add(id(lib))
-                module.link_in(mod, preserve=True)
-        optimize()
+            return _compile_module_public(fn), []
+        for mod in linked:
+            module.link_in(mod, preserve=True)
+        optimize()  # the kernel and its small helpers; the large ones are machine code already
         module = library._final_module  # optimizing may replace it
         module.verify()
         unlinked = [f.name for f in module.functions if f.is_declaration and f.name.startswith("_ZN5numba")]
         if unlinked:
             raise AssertionError(f"symbols not linked: {unlinked}")
-    return module, symbol
+        attach(module, built)
+    return (module, symbol), built
 
 
 def _compile_module_public(fn: Any) -> tuple[Any, str]:

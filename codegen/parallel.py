@@ -3,10 +3,14 @@
 A cold start compiles every kernel of a plan with numba, ~0.1-1 s each, on one core.  When a
 batch has two kernels or more to compile (``codegen.cache.get_kernels``), this process first sets
 numba up (:func:`codegen.compiler.warm_up`: numba's import and compiler setup, which forked
-processes then inherit instead of paying again), then forks workers.  Every process claims the
-next kernel from a shared queue (a pipe holding job numbers, read a few bytes at a time, which
-the kernel makes atomic), largest source first, compiles it, and a worker sends the object back
-through its own pipe; this process loads what arrives between its own compiles.
+processes then inherit instead of paying again), then forks workers.  Which process compiles
+which kernel is planned from estimated costs (:mod:`codegen.schedule`): the large helpers
+(``transpose_copy_f32``: ~1 s) are compiled once per process that calls them, so the kernels
+calling one go to one process where that balances, and a helper every process needs is compiled
+before forking.  Every process claims kernels from its own queue, then from a shared queue
+(pipes holding job numbers, read a few bytes at a time, which the kernel makes atomic), largest
+first, compiles them, and a worker sends the objects back through its own pipe; this process
+loads what arrives between its own compiles.
 
 Forking is safe here because a worker only ever runs numba and LLVM on this thread and then
 leaves with ``os._exit``: it never touches BLAS, the kernel pool's threads, atexit handlers or
@@ -28,7 +32,7 @@ import struct
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 __all__ = ["compile_parallel", "worker_count", "Outcome"]
@@ -84,6 +88,7 @@ def compile_parallel(jobs: Sequence[Job], deliver: Callable[[int, Result], bool]
     """
     from . import compiler
     from .compiler import COMPILE_LOCK
+    from .schedule import WARM_UP, plan
     compile_object, warm_up = compiler.compile_object, compiler.warm_up
 
     count = worker_count(len(jobs))
@@ -91,22 +96,28 @@ def compile_parallel(jobs: Sequence[Job], deliver: Callable[[int, Result], bool]
         return Outcome(set(range(len(jobs))), 0)
     from numba.core.compiler_lock import global_compiler_lock
 
+    schedule = plan([text for text, _, _ in jobs], count + 1)
     with COMPILE_LOCK:
-        warm_up(text for text, _, _ in jobs)
-        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-        queue_r, queue_w = os.pipe()
-        try:
-            os.write(queue_w, b"".join(_JOB.pack(i) for i in order))
-        finally:
-            os.close(queue_w)  # readers see the end of the queue once it is empty
+        warm_up(())  # numba's import and compiler contexts, which the workers inherit
+        for helper in schedule.before_fork:  # helpers that every process would compile anyway
+            try:
+                compile_object(*WARM_UP[helper], "<warm-up kernel>")
+            except Exception:  # noqa: BLE001 - compiled with the first kernel that calls it
+                pass
+        queues: list[int] = []  # read ends: each process's own kernels, then the shared ones
         workers: dict[int, tuple[int, bytearray]] = {}  # result pipe -> (pid, unread bytes)
         try:
+            for order in [*schedule.own, schedule.shared]:
+                queues.append(_queue(order))
+            mine = [queues[0]]
             with global_compiler_lock:
-                for _ in range(count):
-                    started = _fork_worker(jobs, queue_r)
-                    if started is None:
-                        break
+                for k in range(1, count + 1):
+                    started = _fork_worker(jobs, [queues[k], queues[-1]])
+                    if started is None:  # its kernels are this process's
+                        mine.append(queues[k])
+                        continue
                     workers[started[1]] = (started[0], bytearray())
+            mine.append(queues[-1])
             delivered: set[int] = set()
             by_workers = 0
 
@@ -120,10 +131,7 @@ def compile_parallel(jobs: Sequence[Job], deliver: Callable[[int, Result], bool]
                 nonlocal by_workers
                 by_workers += _receive(workers, timeout, accept)
 
-            while True:
-                i = _claim(queue_r)
-                if i is None:
-                    break
+            for i in _claims(mine):
                 try:
                     result = compile_object(*jobs[i])
                 except Exception:  # noqa: BLE001 - compiled again by the caller, which raises it
@@ -138,10 +146,33 @@ def compile_parallel(jobs: Sequence[Job], deliver: Callable[[int, Result], bool]
                 if len(delivered) > before:
                     deadline = time.monotonic() + STALL_SECONDS
         finally:
-            os.close(queue_r)
+            for fd in queues:
+                os.close(fd)
             for fd, (pid, _) in workers.items():  # stalled: give up on them
                 _stop(pid, fd)
         return Outcome(set(range(len(jobs))) - delivered, by_workers)
+
+
+def _queue(order: Sequence[int]) -> int:
+    """A pipe holding job numbers ``order``, its write end closed: the read end, from which
+    several processes claim jobs (readers see its end once it is empty)."""
+    queue_r, queue_w = os.pipe()
+    try:
+        if order:
+            os.write(queue_w, b"".join(_JOB.pack(i) for i in order))
+    except OSError:
+        os.close(queue_r)
+        raise
+    finally:
+        os.close(queue_w)
+    return queue_r
+
+
+def _claims(queues: Sequence[int]) -> Iterator[int]:
+    """The jobs claimed from ``queues``, one after the other, each until it is empty."""
+    for queue_r in queues:
+        while (i := _claim(queue_r)) is not None:
+            yield i
 
 
 def _claim(queue_r: int) -> int | None:
@@ -149,7 +180,7 @@ def _claim(queue_r: int) -> int | None:
     return _JOB.unpack(data)[0] if len(data) == _JOB.size else None
 
 
-def _fork_worker(jobs: Sequence[Job], queue_r: int) -> tuple[int, int] | None:
+def _fork_worker(jobs: Sequence[Job], queues: Sequence[int]) -> tuple[int, int] | None:
     """Fork one worker; its pid and the read end of its result pipe (``None`` if fork fails)."""
     result_r, result_w = os.pipe()
     try:  # room for every object a worker sends while this process is busy compiling (Linux)
@@ -170,15 +201,16 @@ def _fork_worker(jobs: Sequence[Job], queue_r: int) -> tuple[int, int] | None:
         code = 1
         try:
             os.close(result_r)
-            code = _work(jobs, queue_r, result_w)
+            code = _work(jobs, queues, result_w)
         finally:
             os._exit(code)
     os.close(result_w)
     return pid, result_r
 
 
-def _work(jobs: Sequence[Job], queue_r: int, result_w: int) -> int:
-    """A worker's loop: claim, compile, send (an empty payload for a kernel that failed)."""
+def _work(jobs: Sequence[Job], queues: Sequence[int], result_w: int) -> int:
+    """A worker's loop: claim (from ``queues``, in turn), compile, send (an empty payload for a
+    kernel that failed)."""
     from .compiler import compile_object
 
     gc.disable()  # short-lived: no collections touching (and so copying) the parent's pages
@@ -186,10 +218,7 @@ def _work(jobs: Sequence[Job], queue_r: int, result_w: int) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     except ValueError:  # not the main thread (forked from another one)
         pass
-    while True:
-        i = _claim(queue_r)
-        if i is None:
-            return 0
+    for i in _claims(queues):
         try:
             payload = pickle.dumps(compile_object(*jobs[i]), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001 - the parent compiles it again and reports the error
@@ -198,6 +227,7 @@ def _work(jobs: Sequence[Job], queue_r: int, result_w: int) -> int:
         view = memoryview(message)
         while view:
             view = view[os.write(result_w, view):]
+    return 0
 
 
 def _receive(workers: dict[int, tuple[int, bytearray]], timeout: float,

@@ -118,6 +118,53 @@ def test_a_dying_worker_leaves_its_kernels_to_this_process(monkeypatch):
 
 
 @needs_fork
+def test_a_worker_that_cannot_be_forked_leaves_its_queue_to_this_process(monkeypatch):
+    monkeypatch.setenv("TRACER_CACHE_DIR", "off")
+    monkeypatch.setenv("TRACER_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(parallel, "_fork_worker", lambda jobs, queues: None)
+    transposing = [(f"def k_tq{i}(f):\n    transpose_copy_f32(f[0], f[1], f[2], f[3], f[4], f[{i + 5}])\n", f"k_tq{i}")
+                   for i in range(3)]
+    assert plan_for(transposing + _sources(8.5, 2)).own[1], "the worker was to compile the transposing kernels"
+    before = (STATS.compiled, STATS.compiled_in_workers)
+    kernels = get_kernels(transposing + _sources(8.5, 2))
+    _check(kernels[3:], 8.5)
+    assert (STATS.compiled - before[0], STATS.compiled_in_workers - before[1]) == (5, 0)
+
+
+def plan_for(sources):
+    from codegen.schedule import plan
+
+    return plan([text for text, _ in sources], 2)
+
+
+@needs_fork
+def test_kernels_sharing_a_costly_helper_are_compiled_by_one_worker(monkeypatch):
+    monkeypatch.setenv("TRACER_CACHE_DIR", "off")
+    monkeypatch.setenv("TRACER_COMPILE_WORKERS", "1")
+    parent = os.getpid()
+    real = compiler.compile_object
+    where: dict[str, int] = {}
+
+    def noting(text, name, filename):
+        result = real(text, name, filename)
+        if os.getpid() == parent:
+            where[name] = parent
+        return result
+
+    monkeypatch.setattr(compiler, "compile_object", noting)
+    transposing = [(f"def k_tw{i}(f):\n    transpose_copy_f32(f[0], f[1], f[2], f[3], f[4], f[{i + 5}])\n", f"k_tw{i}")
+                   for i in range(3)]
+    sources = transposing + _sources(7.5, 3)
+    schedule = plan_for(sources)
+    assert sorted(schedule.own[1]) == [0, 1, 2] and schedule.before_fork == ()
+    before = STATS.compiled_in_workers
+    kernels = get_kernels(sources)
+    _check(kernels[3:], 7.5)
+    assert STATS.compiled_in_workers - before >= 3
+    assert not any(name.startswith("k_tw") for name in where), "this process compiled none of them"
+
+
+@needs_fork
 def test_a_kernel_numba_rejects_raises_the_usual_error(monkeypatch):
     monkeypatch.setenv("TRACER_CACHE_DIR", "off")
     monkeypatch.setenv("TRACER_COMPILE_WORKERS", "1")

@@ -1,0 +1,149 @@
+"""Large helpers emitted once per process and assembled into each kernel's object (``codegen.prebuilt``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen import compiler, prebuilt
+from codegen.native import load_object
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# both large helpers: a pairwise row sum, then a transposing copy of the sums' block
+BOTH = """def k_both{tag}(f):
+    x = ptr_float32(f[0])
+    sums = ptr_float32(f[1])
+    for r in range(f[2]):
+        sums[r] = np.float32(pairwise_sum_f32(x, r * f[3], f[3], 1) + np.float32({tag}))
+    transpose_copy_f32(f[1], f[4], f[5], f[6], f[7], f[8])
+"""
+
+
+def _run_both(kernel, tag: float) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((24, 300)).astype(np.float32)  # rows of 300: the pairwise recursion
+    sums = np.zeros((3, 8), np.float32)  # 24 sums, read as 3 columns of 8 rows
+    out = np.full((8, 3), -1.0, np.float32)
+    frame = np.array([x.ctypes.data, sums.ctypes.data, 24, 300, 8, out.ctypes.data, 3, 8, 3], np.int64)
+    kernel(frame.ctypes.data)
+    want = np.add.reduce(x, axis=1) + np.float32(tag)
+    np.testing.assert_array_equal(sums.ravel(), want)  # NumPy's own pairwise order
+    np.testing.assert_array_equal(out, sums.T)
+
+
+def _helper_names(obj_symbols: set[str]) -> set[str]:
+    return {s for s in obj_symbols if "mathlib_" in s}
+
+
+@pytest.mark.parametrize("loader", ["elf", "mcjit"])
+def test_large_helpers_are_assembled_into_the_kernels_object(loader):
+    if loader == "elf":
+        from codegen.elf import supported_host
+
+        if not supported_host():
+            pytest.skip("codegen.elf links objects on x86-64 Linux only")
+    obj, symbol, externals = compiler.compile_object(BOTH.format(tag=1), "k_both1", "<k_both1>")
+    assert not _helper_names(set(externals)), "the helpers are defined inside the object, not taken from outside"
+    if loader == "elf":
+        from codegen import elf
+
+        loaded = elf.load(obj, lambda name: None if name.startswith("mathlib") else 1)
+        assert len(_helper_names(set(loaded.symbols))) == 2, loaded
+    _run_both(load_object(obj, symbol, "k_both1", externals, loader=loader), 1.0)
+
+
+def test_a_helper_is_emitted_once_per_process_and_the_kernels_are_unchanged(monkeypatch):
+    compiler.compile_object(BOTH.format(tag=2), "k_both2", "<k_both2>")
+    built = dict(prebuilt._CACHE)
+    new = compiler.compile_object(BOTH.format(tag=3), "k_both3", "<k_both3>")
+    assert prebuilt._CACHE == built, "the second kernel reuses both helpers' assembly"
+    assert sum(p is not None for _, p in built.values()) >= 2
+    monkeypatch.setattr(prebuilt, "MIN_INSTRUCTIONS", 10**9)  # link and optimize them with the kernel
+    old = compiler.compile_object(BOTH.format(tag=3), "k_both3", "<k_both3>")
+    assert prebuilt._CACHE == built
+    assert _helper_names(set(old[2])) == _helper_names(set(new[2])) == set()
+    for obj, symbol, externals in (old, new):
+        _run_both(load_object(obj, symbol, "k_both3", externals), 3.0)
+
+
+def test_small_helpers_are_linked_and_inlined_as_before():
+    from numba.core import sigutils, types
+    from numba.core.ccallback import CFunc
+
+    namespace: dict = {}
+    exec("def k_small(f):\n    f[0] = min(f[1], f[2]) + max(f[1], f[2])\n", namespace)
+    cres = CFunc(namespace["k_small"], sigutils.normalize_signature(types.void(types.CPointer(types.int64))),
+                 {}, {"error_model": "numpy"})._compile_uncached()
+    link, built = prebuilt.split_libraries(cres.library, cres.library._final_module)
+    assert built == [] and link, "numba's min and max stay linked (they must inline)"
+
+
+def test_a_helper_that_cannot_be_prebuilt_is_linked(monkeypatch):
+    monkeypatch.setattr(prebuilt, "_CACHE", {})
+    monkeypatch.setattr(prebuilt, "_build", lambda *args: None)
+    obj, symbol, externals = compiler.compile_object(BOTH.format(tag=4), "k_both4", "<k_both4>")
+    _run_both(load_object(obj, symbol, "k_both4", externals), 4.0)
+
+
+def test_two_helpers_defining_one_symbol_are_linked_instead(monkeypatch):
+    from numba.core import sigutils, types
+    from numba.core.ccallback import CFunc
+
+    from codegen import mathlib
+
+    namespace = dict(mathlib.NAMESPACE)
+    exec(BOTH.format(tag=5), namespace)
+    cres = CFunc(namespace["k_both5"], sigutils.normalize_signature(types.void(types.CPointer(types.int64))),
+                 {}, {"error_model": "numpy"})._compile_uncached()
+    monkeypatch.setattr(prebuilt, "_CACHE", {})
+    monkeypatch.setattr(prebuilt, "_build", lambda *args: prebuilt.Prebuilt("", frozenset({"same"}), ()))
+    link, built = prebuilt.split_libraries(cres.library, cres.library._final_module)
+    assert built == [] and len(link) == len({id(lib) for lib in cres.library._linking_libraries})
+
+
+def test_assembly_text_is_escaped_for_llvm_ir():
+    assert prebuilt._escape('\tmovq\t"a\\b", é') == '\\09movq\\09\\22a\\5Cb\\22, \\C3\\A9'
+
+
+# A fresh process compiles a model whose matmul copies its transposed block (transpose_copy_f32)
+# in two kernels, with a cold cache; another loads the objects with no numba at all.
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tracer
+    from tracer import nn
+    from codegen.cache import STATS
+
+    m = nn.Sequential(nn.Linear(96, 600), nn.GELU(), nn.Linear(600, 300), nn.Tanh(), nn.Linear(300, 72)).eval()
+    x = np.linspace(-1, 1, 37 * 96, dtype=np.float32).reshape(37, 96)
+    want = m(x)
+    out = tracer.trace(m, (x,))(x)
+    print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "numba": "numba" in sys.modules,
+                      "out": out.tolist(), "want": want.tolist()}))
+""")
+
+
+def _run(cache_dir: str) -> dict:
+    env = dict(os.environ, TRACER_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
+    env.pop("TRACER_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_fresh_processes_compile_then_load_kernels_with_assembled_helpers(tmp_path):
+    cold = _run(str(tmp_path))
+    assert cold["compiled"] >= 2
+    assert any("transpose_copy_f32(" in p.read_text() for p in tmp_path.glob("*/*.py"))
+    np.testing.assert_allclose(cold["out"], cold["want"], rtol=1e-5, atol=1e-6)
+    warm = _run(str(tmp_path))
+    assert warm["compiled"] == 0 and warm["loaded"] == cold["compiled"] and not warm["numba"]
+    np.testing.assert_array_equal(warm["out"], cold["out"])
