@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                                                                         variants.items()))
     for name in names:
         made = {k: _make(mods, name) for k, mods in variants.items()}
-        for sm, x in made.values():
+        for k, (sm, x) in made.items():
+            _use(variants[k])  # its first call imports the backend: from its own tree
             sm(x)
             if stub:
                 _stub_kernels(sm)
