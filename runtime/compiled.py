@@ -2,10 +2,12 @@
 
 :class:`NumbaExecutor` plans the graph once per input signature (dtypes and shapes of the
 arguments; ``codegen.plan``), gets the plan's kernels from ``codegen.cache`` (memory, disk, or
-numba) and runs the steps.  Per call it fills one int64 *frame* array with the addresses the
-kernels read (inputs, parameters, the per-thread arena, the output block) in one vectorized
-operation, then runs a generated straight-line Python function (``runtime.driver``) whose kernel
-calls are single ``ctypes`` calls that release the GIL.
+numba) and runs the steps.  Per call it points the words of one int64 *frame* array at what the
+kernels read (inputs, parameters, the per-thread arena, the output block), rewriting only the
+words whose addresses changed since the thread's last call (``runtime.frame_words``), in a
+generated straight-line Python function (``runtime.driver``) whose kernel calls are single
+``ctypes`` calls that release the GIL.  A call with arrays or Python scalars as its arguments
+finds its compiled signature in one dictionary lookup keyed by their dtypes and shapes.
 
 Semantics are :class:`runtime.interpreter.Program`'s: the same argument binding and defaults,
 results as NumPy arrays (0-d results of elementwise ops and reductions as NumPy scalars),
@@ -21,18 +23,20 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import is_, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from codegen.cache import get_kernels
-from codegen.plan import ARENA, InterpStep, Plan, PlanOptions, plan_graph
+from codegen.plan import ABSOLUTE, ARENA, InterpStep, Plan, PlanOptions, plan_graph
 from codegen.pool import get_pool
 from ir import Graph, ScalarType, TensorType, TracerWarning, TracingError, Type, type_of
 from ir.node import Node, Use
 
 from .driver import _contiguous, build_driver, data_address
+from .frame_words import BaseWords, base_words, set_base
 from .interpreter import Program
 from .progress import progress
 
@@ -97,6 +101,22 @@ def _value_key(v: Any) -> Any:
     return str(type_of(v))
 
 
+def _fast_key(args: Sequence[Any]) -> tuple | None:
+    """A key that determines ``_value_key`` of each argument (dtype objects, not their names:
+    ``dtype.str`` builds a string), or None for an argument other than an array or a Python scalar."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key.append((a.dtype, a.shape))
+        else:
+            py = _PY_KEYS.get(t)
+            if py is None:
+                return None
+            key.append(py)
+    return tuple(key)
+
+
 def _single_node_program(node: Node, n_inputs: int, n_outputs: int, multi: bool) -> Program:
     """A one-node graph run by the reference interpreter (control flow, ops without lowering)."""
     g = Graph(node.op)
@@ -137,22 +157,24 @@ _CONTROL = frozenset({"if", "loop"})
 
 
 class _ThreadState:
-    """One thread's arena, frames and base addresses for one compiled signature."""
+    """One thread's arena and frames for one compiled signature, and what its frame words point at."""
 
-    __slots__ = ("arena", "frames", "frame_addr", "bases", "objects", "gather", "params")
+    __slots__ = ("arena", "frames", "frame_addr", "last", "objects", "params", "param_values")
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, table: list[BaseWords]) -> None:
         raw = np.empty(plan.arena_bytes + 64, np.uint8)
         start = (-raw.__array_interface__["data"][0]) % 64
         self.arena = raw[start:start + plan.arena_bytes]
         self.frames = plan.frame_const.copy()
-        self.gather = np.empty_like(self.frames)  # per call: bases[frame_base], without allocating
         self.frame_addr = self.frames.__array_interface__["data"][0]
-        self.bases = np.zeros(max(plan.n_bases, 3), np.int64)
-        self.bases[ARENA] = self.arena.__array_interface__["data"][0]
+        # last[b]: the address base b's frame words were pointed at (None: not yet; runtime.frame_words)
+        self.last: list = [None] * len(table)
+        self.last[ABSOLUTE] = 0
+        set_base(self.frames, self.last, table[ARENA], ARENA, self.arena.__array_interface__["data"][0])
         self.objects = [np.ndarray(shape, dtype, buffer=self.arena, offset=off, strides=strides)
                         for _, off, shape, dtype, strides in plan.arena_objects]
-        self.params: list = [None] * len(plan.params)  # the parameter objects whose addresses ``bases`` holds
+        self.params: list = [None] * len(plan.params)  # the parameter objects the frames point at
+        self.param_values: tuple | None = None  # the same, when each is one (none was copied)
 
 
 def _parallel(fn: Any, frame_addr: int, offsets: tuple[int, ...]) -> None:
@@ -193,22 +215,35 @@ class _Compiled:
         split = any(len(step.frames) > 1 for step in plan.kernel_steps)
         self.pool = get_pool(options.threads) if split else None
         self.param_slots = [(name, base) for _, name, base in plan.params]
+        names = [name for name, _ in self.param_slots]
+        self.param_getter: Callable[[Any], tuple] = (itemgetter(*names) if len(names) > 1 else
+                                                     (lambda state, name=names[0] if names else "": (state[name],)))
+        self.table = base_words(plan)
         self.driver = build_driver(plan, self.kernels, programs, _parallel, self.load_params, plan.graph.name,
-                                   self.pool)
+                                   self.pool, self.table)
 
     def state(self) -> _ThreadState:
         ts = getattr(self.local, "ts", None)
         if ts is None:
-            ts = self.local.ts = _ThreadState(self.plan)
+            ts = self.local.ts = _ThreadState(self.plan, self.table)
         return ts
 
-    def load_params(self, state: Mapping[str, Any], ts: _ThreadState, keep: list) -> list:
-        """The plan's parameters from ``state``, in order; the addresses kernels read are written
-        into this thread's ``bases`` only for parameters that are not the same objects as in this
-        thread's last call (a parameter updated in place keeps its buffer)."""
+    def load_params(self, state: Mapping[str, Any], ts: _ThreadState, keep: list) -> Sequence[Any]:
+        """The plan's parameters from ``state``, in order.  The frame words kernels read them
+        through are rewritten only for parameters that are not the same objects as in this thread's
+        last call (a parameter updated in place keeps its buffer); when all are (and none needed a
+        copy, which is made anew each call), the lookups are all this does."""
+        seen = ts.param_values
+        if seen is not None:
+            try:
+                values = self.param_getter(state)
+            except KeyError:
+                pass  # the loop below names the missing parameter
+            else:
+                if all(map(is_, values, seen)):
+                    return values
         out = []
         last = ts.params
-        bases = ts.bases
         for k, (name, base) in enumerate(self.param_slots):
             try:
                 value = state[name]
@@ -217,12 +252,13 @@ class _Compiled:
                                    "module") from None
             if value is not last[k]:
                 if base is not None:
-                    bases[base] = self.param_address(k, name, value, keep)
+                    set_base(ts.frames, ts.last, self.table[base], base, self.param_address(k, name, value, keep))
                     hit = self.param_cache[k]
                     last[k] = value if hit is not None and hit[0] is value else None  # copies: per call
                 else:
                     last[k] = value
             out.append(value)
+        ts.param_values = tuple(out) if all(map(is_, out, last)) else None
         return out
 
     def param_address(self, k: int, name: str, value: Any, keep: list) -> int:
@@ -284,6 +320,11 @@ class NumbaExecutor:
         self.options = options or PlanOptions()
         self._program = Program(graph)
         self._compiled: OrderedDict[tuple, _Compiled | Program] = OrderedDict()
+        # ``_fast_key`` of the arguments (only the dtype and shape of a single array) -> the compiled
+        # form's ``run``: calls that pass every input skip binding and ``_value_key``
+        self._n_inputs = len(self._program.inputs)
+        self._fast: dict[tuple, Callable[..., Any]] = {}
+        self._fast1: dict[tuple, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
 
@@ -322,6 +363,8 @@ class NumbaExecutor:
                 self._compiled[key] = built
                 while len(self._compiled) > _MAX_SIGNATURES:
                     self._compiled.popitem(last=False)
+                    self._fast.clear()  # they may hold what was dropped
+                    self._fast1.clear()
             return built
 
     def _build(self, types: tuple, scalar_inputs: frozenset[int] = frozenset()) -> _Compiled | Program:
@@ -338,11 +381,27 @@ class NumbaExecutor:
     # -- running ----------------------------------------------------------------------------------
     def run(self, args: Sequence[Any], state: Mapping[str, Any]) -> Any:
         """Run with positional ``args`` and parameter values ``state`` (qualified name -> array)."""
+        if len(args) == 1:
+            a = args[0]
+            if type(a) is np.ndarray:
+                hit = self._fast1.get((a.dtype, a.shape))
+                if hit is not None:
+                    return hit(args, state)
+        fast = _fast_key(args) if len(args) == self._n_inputs else None
+        if fast is not None:
+            hit = self._fast.get(fast)
+            if hit is not None:
+                return hit(args, state)
         values = self._program.bind(args)
         key = tuple(_value_key(v) for v in values)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._get(key, tuple(_dynamic(type_of(v)) for v in values))
+        if fast is not None:  # every input given, each an array or a Python scalar
+            table = self._fast1 if len(fast) == 1 and type(args[0]) is np.ndarray else self._fast
+            if len(table) >= 2 * _MAX_SIGNATURES:
+                table.clear()
+            table[fast[0] if table is self._fast1 else fast] = compiled.run
         return compiled.run(values, state)
 
     def workspace_bytes(self) -> int:

@@ -3,21 +3,30 @@
 For a :class:`codegen.plan.Plan` we generate (and ``linecache``-register) a function such as::
 
     def run_forward(values, state, ts):
-        bases = ts.bases
-        x = values[0]
-        fc1_weight, fc1_bias = load_params(state, ts, keep)
         frames = ts.frames
-        np_take(bases, FRAME_BASE, out=ts.gather, mode="clip")
-        np_add(FRAME_CONST, ts.gather, out=frames)
+        last = ts.last
+        F = ts.frame_addr
+        keep = []
+        x = values[0]
+        if type(x) is np_ndarray and x.flags.carray and x.dtype.isnative:
+            q = addr(x)
+        else:
+            ...  # a contiguous copy, held in ``keep``
+        if q != last[3]:  # the frame words that point into x, rewritten only when x moved
+            last[3] = None
+            frames[17] = q + 0
+            last[3] = q
+        fc1_weight, fc1_bias = load_params(state, ts, keep)
         transpose = _H0(fc1_weight)
-        matmul = _H1(x, transpose, out=ts.objects[0])
-        _K0(ts.frame_addr + 0)
+        matmul = _H1(x, transpose, out=objects[0])
+        _K0(F + 0)
         ...
         return add_1
 
 so a call costs the NumPy and kernel calls themselves plus a few attribute loads, instead of
-re-reading the step list and rebuilding argument templates every time.  The source is ours
-(generated from the plan), never archive content.
+re-reading the step list and rebuilding argument templates every time (``runtime.frame_words``
+says which frame words a call rewrites).  The source is ours (generated from the plan), never
+archive content.
 """
 
 from __future__ import annotations
@@ -31,11 +40,12 @@ from typing import Any
 import numpy as np
 
 from codegen.compiler import register_source
-from codegen.plan import OUTBLOCK, HostStep, InterpStep, KernelStep, Plan
+from codegen.plan import ABSOLUTE, ARENA, OUTBLOCK, HostStep, InterpStep, KernelStep, Plan
 from ir.node import Slice, Use
 from ir.ops import get_op
 from ir.printer import RESERVED, Namespace
 
+from .frame_words import BaseWords, base_words, update_source
 from .prepacked import Prepacked
 
 __all__ = ["build_driver", "data_address"]
@@ -73,6 +83,8 @@ data_address = _make_address()
 def _contiguous(value: Any) -> np.ndarray:
     """``value`` as an aligned C-contiguous array in native byte order, as kernels read it (0-d
     stays 0-d, unlike ``np.ascontiguousarray``)."""
+    if type(value) is np.ndarray and value.flags.carray and value.dtype.isnative:
+        return value  # the common case, without np.asarray's call (read-only arrays take the long way)
     arr = np.asarray(value)
     if not arr.dtype.isnative:  # ``>f4`` data (from a file) has the dtype name kernels compile for
         return arr.astype(arr.dtype.newbyteorder("="), order="C")
@@ -110,8 +122,8 @@ class _Literals:
 
 #: Names the driver itself uses (locals and globals), which values' names must avoid.
 _DRIVER_NAMES = frozenset({
-    "values", "state", "ts", "bases", "frames", "F", "objects", "keep", "a", "raw", "p", "start", "block", "args",
-    "np_add", "np_take", "addr", "np_empty", "np_uint8", "np_ndarray", "FRAME_CONST", "FRAME_BASE", "contiguous",
+    "values", "state", "ts", "last", "frames", "F", "objects", "keep", "a", "q", "raw", "p", "start", "args",
+    "np_add", "addr", "np_empty", "np_uint8", "np_ndarray", "contiguous",
     "float_bits", "scalar", "publish", "load_params", "parallel", "slice", "pool_run", "POOL",
 })
 
@@ -123,15 +135,23 @@ WAKE_WORK = 100_000
 
 
 def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: Callable[..., None],
-                 load_params: Callable[[Any, Any, list], list], graph_name: str,
-                 pool: Any = None) -> Callable[..., Any]:
+                 load_params: Callable[[Any, Any, list], Any], graph_name: str,
+                 pool: Any = None, table: list[BaseWords] | None = None) -> Callable[..., Any]:
     """Generate and compile the driver of ``plan`` (see the module docstring).
 
-    ``load_params(state, ts, keep)`` returns the plan's parameters in order and writes the
-    addresses of those kernels read into ``ts.bases``.  Split kernels run their chunks through
-    ``pool`` (a ``codegen.pool.Pool``: one native call that shares them with its workers), or
-    ``parallel(kernel, frame_address, offsets)`` without one.
+    ``load_params(state, ts, keep)`` returns the plan's parameters in order and points the frame
+    words of those kernels read at them (``runtime.frame_words``).  Split kernels run their chunks
+    through ``pool`` (a ``codegen.pool.Pool``: one native call that shares them with its workers), or
+    ``parallel(kernel, frame_address, offsets)`` without one.  ``table`` is
+    ``frame_words.base_words(plan)``; the driver reads ``ts.frames``, ``ts.last`` (see there),
+    ``ts.frame_addr`` and ``ts.objects``.
     """
+    table = base_words(plan) if table is None else table
+    covered = {ABSOLUTE, ARENA, OUTBLOCK} | {b for _, b in plan.inputs} | {b for *_, b in plan.params} | \
+        {pub[1] for step in plan.steps for pub in getattr(step, "publish", ())}
+    unset = sorted({int(b) for b in plan.frame_base} - covered)
+    if unset:  # our invariant: every base a kernel reads is set by the call
+        raise AssertionError(f"{graph_name}(): frame bases {unset} are never set by the driver")
     ns = Namespace(RESERVED | _DRIVER_NAMES)  # generated globals start with "_" and a letter: never a hint
     lit = _Literals()
     names: dict[int, str] = {}
@@ -144,45 +164,40 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
     hints = _slot_hints(plan)
     for slot, hint in hints.items():
         var(slot, hint)
-    lines = ["bases = ts.bases", "frames = ts.frames", "F = ts.frame_addr", "objects = ts.objects", "keep = []"]
+    extra: dict[str, Any] = {}
+    lines = ["frames = ts.frames", "last = ts.last", "F = ts.frame_addr", "keep = []"]
+    if plan.arena_objects:
+        lines.append("objects = ts.objects")
     for (slot, base), i in zip(plan.inputs, range(len(plan.inputs))):
-        lines.append(f"{var(slot)} = values[{i}]")
-        if base is not None:
-            lines.append(f"a = contiguous({var(slot)})")
-            lines.append("keep.append(a)")
-            lines.append(f"bases[{base}] = addr(a)")
-    if plan.params:  # one call: looks every parameter up and fills in the addresses that changed
+        x = var(slot)
+        lines.append(f"{x} = values[{i}]")
+        if base is not None:  # kernels read it: its address, of a contiguous copy if need be
+            lines.append(f"if type({x}) is np_ndarray and {x}.flags.carray and {x}.dtype.isnative:")
+            lines.append(f"    q = addr({x})")
+            lines += ["else:", f"    a = contiguous({x})", "    keep.append(a)", "    q = addr(a)"]
+            lines += update_source(base, "q", table[base], extra)
+    if plan.params:  # one call: looks every parameter up and points the frames at those that changed
         names_ = ", ".join(var(slot) for slot, _, _ in plan.params)
         lines.append(f"{names_}{',' if len(plan.params) == 1 else ''} = load_params(state, ts, keep)")
     for slot, value in plan.statics:
         lines.append(f"{var(slot)} = {lit.ref(value)}")
     for k, (slot, *_rest) in enumerate(plan.arena_objects):
         lines.append(f"{var(slot)} = objects[{k}]")
-    if len(plan.frame_const):
-        # mode="clip": with the default mode="raise", take copies through a temporary as large as `out`
-        lines.append("np_take(bases, FRAME_BASE, out=ts.gather, mode='clip')")
-        lines.append("np_add(FRAME_CONST, ts.gather, out=frames)")
     for word, slot, kind in plan.scalar_patches:
         lines.append(f"frames[{word}] = {'float_bits' if kind == 'float' else 'int'}({var(slot)})")
-    extra: dict[str, Any] = {}
     dead_after = _dead_after(plan)
     # the output block is allocated right before the first step that writes into it (as eager NumPy
     # allocates a result when it computes it), and the frame words that point into it are set then
     first_out = _first_outblock_step(plan) if plan.outblock_bytes else -1
-    out_words = np.flatnonzero(plan.frame_base == OUTBLOCK)
-    extra["_OUTW"], extra["_OUTC"] = out_words, plan.frame_const[out_words]
 
     def allocate_outblock() -> None:
         lines.append(f"raw = np_empty({plan.outblock_bytes + 64}, np_uint8)")
         lines.append("p = addr(raw)")
         lines.append("start = -p % 64")
-        lines.append(f"block = raw[start:start + {plan.outblock_bytes}]")
-        lines.append(f"bases[{OUTBLOCK}] = p + start")
-        if len(out_words):
-            lines.append("frames[_OUTW] = _OUTC + (p + start)")
-        for slot, off, shape, dtype, strides in plan.outblock_objects:
-            lines.append(f"{var(slot)} = np_ndarray({shape!r}, {lit.ref(dtype)}, buffer=block, offset={off}, "
-                         f"strides={strides!r})")
+        lines.append("q = p + start")
+        lines.extend(update_source(OUTBLOCK, "q", table[OUTBLOCK], extra))
+        for slot, off, shape, dtype, strides in plan.outblock_objects:  # positional: keywords cost ~0.8 us
+            lines.append(f"{var(slot)} = np_ndarray({shape!r}, {lit.ref(dtype)}, raw, start + {off}, {strides!r})")
 
     for i, step in enumerate(plan.steps):
         if i == first_out:
@@ -230,10 +245,10 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
                 lines.append(f"{outs} = {p}(({', '.join(ins)}{',' if len(ins) == 1 else ''}), state)  "
                              f"# {step.node.op}")
         op = step.op if isinstance(step, HostStep) else step.node.op
-        for j, (slot, _base, dtype, shape, words) in enumerate(step.publish):
-            extra[f"_W{i}_{j}"] = tuple((int(w), int(plan.frame_const[w])) for w in words)
+        for j, (slot, base, dtype, shape, _words) in enumerate(step.publish):
             extra[f"_D{i}_{j}"] = (dtype, shape)
-            lines.append(f"publish({var(slot)}, _W{i}_{j}, _D{i}_{j}, keep, frames, {op!r})")
+            lines.append(f"q = publish({var(slot)}, _D{i}_{j}, keep, {op!r})")
+            lines.extend(update_source(base, "q", table[base], extra))
         dying = [var(s) for s in dead_after.get(i, ()) if isinstance(step, HostStep) or s not in step.ins]
         if dying:
             lines.append(f"del {', '.join(dying)}")
@@ -248,7 +263,8 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         filename = f"<driver {graph_name} #{next(_COUNTER)}>"
     register_source(filename, text)
 
-    def publish(value: Any, words: tuple, spec: tuple, keep: list, frames: np.ndarray, op: str) -> None:
+    def publish(value: Any, spec: tuple, keep: list, op: str) -> int:
+        """The address kernels read ``value`` at (a NumPy call's result), checked against its type rule."""
         arr = _contiguous(value)
         if arr is not value:  # a copy: the call holds it (the value itself lives until its last reader)
             keep.append(arr)
@@ -257,14 +273,11 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
             raise RuntimeError(
                 f"{op} returned {arr.dtype}{list(arr.shape)} where its type rule promised {dtype}{list(shape)}; "
                 "the numba backend cannot run this program (use sm.set_backend('interpreter'))")
-        p = data_address(arr)
-        for word, const in words:
-            frames[word] = const + p
+        return data_address(arr)
 
     namespace = {
-        "np_add": np.add, "np_take": np.take, "addr": data_address,
-        "np_empty": np.empty, "np_uint8": np.uint8, "np_ndarray": np.ndarray,
-        "FRAME_CONST": plan.frame_const, "FRAME_BASE": plan.frame_base, "contiguous": _contiguous,
+        "np_add": np.add, "addr": data_address,
+        "np_empty": np.empty, "np_uint8": np.uint8, "np_ndarray": np.ndarray, "contiguous": _contiguous,
         "float_bits": _float_bits, "scalar": _scalar, "publish": publish, "load_params": load_params,
         "parallel": parallel, "slice": slice,
         "pool_run": pool.run if pool is not None else None, "POOL": pool.address if pool is not None else 0,

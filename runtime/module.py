@@ -20,7 +20,7 @@ from ir import Graph, TracerWarning, print_code
 
 from .backends import Executor, backend_names, default_backend, make_executor
 from .devices import DeviceLike, device, device_of, resolve, to_device, to_host
-from .interpreter import python_method_key
+from .flat_state import StateTable, flat_state
 from .training import flags_read, specialize
 
 __all__ = ["ScriptModule", "ScriptFunction", "IncompatibleKeys"]
@@ -59,11 +59,11 @@ class ScriptModule:
     ) -> None:
         d = self.__dict__
         d["_type_name"] = type_name
-        d["_parameters"] = OrderedDict(parameters or {})
-        d["_buffers"] = OrderedDict(buffers or {})
+        d["_parameters"] = StateTable(parameters or {})  # a change is seen by the next call (flat_state)
+        d["_buffers"] = StateTable(buffers or {})
         d["_non_persistent"] = set(non_persistent)  # buffers left out of state_dict, as in Module
         d["_constants"] = OrderedDict(constants or {})
-        d["_modules"] = OrderedDict(children or {})
+        d["_modules"] = StateTable(children or {})
         d["_methods"] = OrderedDict(methods or {})
         d["_programs"] = {}
         d["_flags"] = {}  # method -> the training flags its program reads
@@ -71,7 +71,7 @@ class ScriptModule:
         d["training"] = training
         d["_traced_training"] = None  # the mode a traced program baked in (None: scripted, read at run time)
         d["_example_inputs"] = dict(example_inputs or {})
-        d["_python_methods"] = {}  # @tracer.ignore methods by qualified name (programs call them)
+        d["_python_methods"] = StateTable()  # @tracer.ignore methods by qualified name (programs call them)
         d["_unused_methods"] = set()  # @tracer.unused methods: stubs that raise
         d["backend"] = default_backend()
 
@@ -112,18 +112,19 @@ class ScriptModule:
     def _program(self, method: str) -> Executor:
         """The executor of ``method`` for the current ``training`` flags of the modules it reads
         them from (one per combination: see ``runtime.training``)."""
-        programs = self.__dict__["_programs"]
-        flags = self.__dict__["_flags"].get(method)
+        d = self.__dict__
+        programs = d["_programs"]
+        flags = d["_flags"].get(method)
         if flags is None:
-            flags = self.__dict__["_flags"][method] = flags_read(self._methods[method])
-        key = (method, *(self._flag(name) for name in flags))
+            flags = d["_flags"][method] = flags_read(d["_methods"][method])
+        key = (method, *[self._flag(name) for name in flags]) if flags else (method,)
         prog = programs.get(key)
         if prog is None:
-            with self.__dict__["_lock"]:
+            with d["_lock"]:
                 prog = programs.get(key)
                 if prog is None:
-                    graph = specialize(self._methods[method], dict(zip(flags, key[1:])))
-                    prog = programs[key] = make_executor(self.backend, graph)
+                    graph = specialize(d["_methods"][method], dict(zip(flags, key[1:])))
+                    prog = programs[key] = make_executor(d["backend"], graph)
         return prog
 
     def _forget_programs(self, method: str) -> None:
@@ -151,9 +152,9 @@ class ScriptModule:
 
     def run_method(self, method: str, *args: Any) -> Any:
         """Run the method ``method`` with positional arguments."""
-        if method not in self._methods:
+        if method not in self.__dict__["_methods"]:
             raise AttributeError(f"{self._type_name} has no method {method!r}; it has {list(self._methods)}")
-        return self._program(method).run(args, self._flat_state())
+        return self._program(method).run(args, flat_state(self))
 
     def forward(self, *args: Any) -> Any:
         return self.run_method("forward", *args)
@@ -163,16 +164,13 @@ class ScriptModule:
             result = call_hook(self, args)
             if result is not NotImplemented:
                 return result
-        return self.run_method("forward", *args)
+        if "forward" not in self.__dict__["_methods"]:
+            return self.run_method("forward", *args)  # raises
+        return self._program("forward").run(args, flat_state(self))
 
     def _flat_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {python_method_key(k): f for k, f in self._python_methods.items()}
-        for prefix, mod in self.named_modules():
-            dot = f"{prefix}." if prefix else ""
-            for table in ("_parameters", "_buffers"):
-                for name, value in mod.__dict__[table].items():
-                    state[dot + name] = value if isinstance(value, np.ndarray) else to_host(value)
-        return state
+        """Parameters and buffers by qualified name, as executors read them (``runtime.flat_state``)."""
+        return flat_state(self)
 
     # -- devices, saving, pickling ---------------------------------------------------------------
     @property
