@@ -35,8 +35,8 @@ _CHUNK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 class Chunks:
     """Two chunks as one Python "kernel" that record the thread that ran each.
 
-    In a ``shared`` run the caller's chunk waits (up to 10 s) until a worker has started the other,
-    so that a worker takes part; with ``stall`` that worker's chunk then holds on, until the
+    In a ``shared`` run each chunk waits (up to 10 s) until the other has started, so that the
+    caller and a worker run one each; with ``stall`` the worker's chunk then holds on, until the
     caller's chunk is done and three times as long as the run has taken so far (at least 0.1 s):
     the caller waits far longer for it than its own chunk took, which is a stall.
     """
@@ -50,7 +50,7 @@ class Chunks:
     def run(self, pool: Pool, shared: bool = False, stall: bool = False) -> list[bool]:
         """Run both chunks through ``pool``; for each, whether the calling thread ran it."""
         self.shared, self.stall, self.by = shared, stall, [None, None]
-        self.worker_started, self.caller_done = threading.Event(), threading.Event()
+        self.caller_started, self.worker_started, self.caller_done = (threading.Event() for _ in range(3))
         self.start = time.monotonic()
         pool(self.address, 0, self.offsets)
         assert None not in self.by, "every chunk ran"
@@ -63,10 +63,12 @@ class Chunks:
         if not self.shared:
             return
         if me == self.caller:
+            self.caller_started.set()
             self.worker_started.wait(10.0)
             self.caller_done.set()
         else:
             self.worker_started.set()
+            self.caller_started.wait(10.0)  # or the worker may claim the other chunk too
             if self.stall:
                 self.caller_done.wait(10.0)
                 time.sleep(max(0.1, 3 * (time.monotonic() - self.start)))
