@@ -14,7 +14,7 @@ each shared run, and after a *stall* (a wait for the workers longer than running
 itself would have taken, or a worker's report that it lost its core while it spun) it runs the
 next ``backoff`` kernels alone, then tries sharing again; each stall in a row doubles ``backoff``
 (16 runs to 4096), shared runs without one shorten it (``codegen.pool_ir`` has the rules).
-:meth:`Pool.stats` counts stalls and lone runs.
+:meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
 
 The loop, the claims, the back-off and the sleeping are ~200 lines of LLVM IR
 (``codegen.pool_ir``) compiled by llvmlite at first use (a few milliseconds; no numba) and cached
@@ -155,6 +155,8 @@ def get_pool(threads: int) -> Pool | None:
                 if _compile() is None:
                     return None
                 pool = _POOLS[key] = Pool(key)
+                if os.environ.get("TRACER_POOL_BACKOFF", "1").strip() in ("0", "off", "no"):
+                    pool.set_backoff(SHORTEST_BACKOFF, 0)  # share every run, stalls or not
     return pool
 
 

@@ -177,7 +177,7 @@ def test_a_model_gives_the_same_results_shared_and_backing_off():
         pool.set_backoff(SHORTEST_BACKOFF, LONGEST_BACKOFF)
 
 
-def test_a_fresh_process_links_the_pool_and_backs_off(tmp_path):
+def test_a_fresh_process_links_the_pool_and_backs_off_unless_told_not_to(tmp_path):
     # the pool's IR is compiled once and cached on disk: the second process links the cached object
     script = """
 import json, numpy as np
@@ -195,10 +195,16 @@ for _ in range(100):
 print(json.dumps({"right": bool((out == 100).all()), **pool.stats()}))
 """
     env = dict(os.environ, TRACER_CACHE_DIR=str(tmp_path))
-    for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
-                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env.pop("TRACER_POOL_BACKOFF", None)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for backoff in ("1", "1", "0"):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root,
+                              env=dict(env, TRACER_POOL_BACKOFF=backoff))
         assert proc.returncode == 0, proc.stderr
         got = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert got["right"] and got["late"] >= 1 and got["solo"] >= SHORTEST_BACKOFF
+        assert got["right"]
+        if backoff == "1":
+            assert got["late"] >= 1 and got["solo"] >= SHORTEST_BACKOFF
+        else:  # turned off: every run shared, a late report or not
+            assert got["solo"] == got["stalls"] == 0 and got["shared"] == 100
     assert list(tmp_path.glob("*/support/pool-*.o")), "the pool's object is cached"
