@@ -1,8 +1,8 @@
 """Our own worker threads for kernels: chunks handed out in native code, no Python per chunk.
 
 A kernel whose outermost loop is split runs as ``n`` *chunks* (one frame each, see
-``codegen.plan``).  :class:`Pool` (``tracer_pool_run``) hands them to this process's workers and the calling
-thread alike: everyone claims the next chunk with one atomic compare-and-swap until none is left,
+``codegen.plan``).  :class:`Pool` (``tracer_pool_run``) hands them to this process's workers and
+the calling thread alike: everyone claims the next chunk with one atomic compare-and-swap until none is left,
 so a worker that is not scheduled before the caller is done costs nothing but its chunk, which the
 caller then runs itself.  The hand-off is a store to shared memory: workers spin on it for about
 1.6 ms after their last chunk (so the next kernel of the same call starts at once) and then sleep
@@ -16,7 +16,7 @@ next ``backoff`` kernels alone, then tries sharing again; each stall in a row do
 (16 runs to 1024), shared runs without one shorten it (``codegen.pool_ir`` has the rules).
 :meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
 
-The loop, the claims, the back-off and the sleeping are ~200 lines of LLVM IR
+The loop, the claims, the back-off and the sleeping are ~300 lines of LLVM IR
 (``codegen.pool_ir``) compiled by llvmlite at first use (a few milliseconds; no numba) and cached
 on disk beside the kernels, so a process whose kernels are cached links it without LLVM
 (``codegen.native.load_ir``).  Workers are Python threads that call the worker loop through
