@@ -14,7 +14,9 @@ Back-off.  A worker that has claimed a chunk can lose its core (the other core b
 scheduler slice, milliseconds, while the caller, done with its own chunks, can only wait: a
 claimed chunk cannot be taken back.  So the caller times each shared run: ``ran``, its own
 chunks, and ``waited``, the wait for the workers' after them.  Had it run the workers' chunks
-itself they would have taken about ``ran * theirs / mine``; a longer wait is a *stall*: the next
+itself they would have taken about ``ran * theirs / mine``; a longer wait, if it is also longer
+than ``_LATE_TICKS`` (below: a worker that woke late from its futex costs tens of microseconds,
+one that lost its core milliseconds), is a *stall*: the next
 ``backoff`` runs run all their chunks on the caller (the workers, not posted to, go to sleep and
 leave the core to others), and ``backoff`` doubles (up to its longest).  ``GOOD`` shared runs in
 a row without a stall halve it again (down to its shortest).  A run the caller did alone (no
@@ -175,7 +177,12 @@ weigh:
   %theirs = sub i64 %n, %mine
   %lhs = mul i64 %waited, %mine
   %rhs = mul i64 %ran, %theirs
-  %stalled = icmp sgt i64 %lhs, %rhs
+  %slow = icmp sgt i64 %lhs, %rhs
+  ; and longer than a lost core's gap: a worker that woke late (a futex wake-up, tens of
+  ; microseconds) is no stall; one that lost its core holds the caller for milliseconds
+  %floor = call i64 @late_ticks()
+  %long = icmp sgt i64 %waited, %floor
+  %stalled = and i1 %slow, %long
   br i1 %stalled, label %stall, label %good
 stall:
   %solop = getelementptr i64, i64* %ctrl, i64 {solo}
