@@ -32,13 +32,14 @@ import numpy as np
 from codegen.cache import get_kernels
 from codegen.plan import ABSOLUTE, ARENA, InterpStep, Plan, PlanOptions, plan_graph
 from codegen.pool import get_pool
-from ir import Graph, ScalarType, TensorType, TracerWarning, TracingError, Type, type_of
+from ir import Graph, TensorType, TracerWarning, TracingError, Type, type_of
 from ir.node import Node, Use
 
 from .driver import _contiguous, build_driver, data_address
 from .frame_words import BaseWords, base_words, set_base
 from .interpreter import Program
 from .progress import progress
+from .signatures import _dynamic, _fast_key, _value_key, signature_key
 
 __all__ = ["NumbaExecutor", "signature_key"]
 
@@ -73,48 +74,6 @@ def _warn_fallback(ops: Sequence[str]) -> None:
             "reference (slower, and it splits fused kernels). Add a rule in codegen/lowering.py",
             TracerWarning, stacklevel=5,
         )
-
-
-def signature_key(types: Sequence[Type]) -> tuple:
-    """The cache key of a list of concrete input types."""
-    return tuple(str(t) if not hasattr(t, "dtype") else (t.dtype.str if t.dtype is not None else None, t.shape)
-                 for t in types)
-
-
-def _dynamic(t: Type) -> Type:
-    """``t`` without a known value: plans must not bake in Python scalars passed as arguments
-    (a loop counter changes every iteration)."""
-    return ScalarType(t.kind) if isinstance(t, ScalarType) else t
-
-
-_PY_KEYS = {int: "int", float: "float", bool: "bool", type(None): "none"}
-
-
-def _value_key(v: Any) -> Any:
-    py = _PY_KEYS.get(type(v))
-    if py is not None:
-        return py
-    if isinstance(v, np.ndarray):
-        return (v.dtype.str, v.shape)
-    if isinstance(v, np.generic):  # a NumPy scalar: ops such as astype keep it a scalar (a 0-d array stays one)
-        return (v.dtype.str, (), "scalar")
-    return str(type_of(v))
-
-
-def _fast_key(args: Sequence[Any]) -> tuple | None:
-    """A key that determines ``_value_key`` of each argument (dtype objects, not their names:
-    ``dtype.str`` builds a string), or None for an argument other than an array or a Python scalar."""
-    key = []
-    for a in args:
-        t = type(a)
-        if t is np.ndarray:
-            key.append((a.dtype, a.shape))
-        else:
-            py = _PY_KEYS.get(t)
-            if py is None:
-                return None
-            key.append(py)
-    return tuple(key)
 
 
 def _single_node_program(node: Node, n_inputs: int, n_outputs: int, multi: bool) -> Program:

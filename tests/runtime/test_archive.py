@@ -277,34 +277,6 @@ def test_restore_shapes_types_every_value_and_warns_without_inputs(tmp_path, blo
     assert m(X).shape == X.shape
 
 
-def test_restore_shapes_reports_a_backend_failure_as_itself(tmp_path, block, monkeypatch):
-    """A compile failure while restoring shapes is the backend's, not the archive's: it is raised
-    as itself, not as "not a valid archive"; stored inputs that contradict the program still are."""
-    from runtime.compiled import NumbaExecutor
-
-    _, sm = block
-    sm.save(tmp_path / "m.pt")
-
-    def broken(self, types):
-        raise RuntimeError("compiler bug")
-
-    monkeypatch.setattr(NumbaExecutor, "prepare", broken)
-    with pytest.raises(RuntimeError, match="compiler bug") as info:
-        tracer.load(tmp_path / "m.pt", _restore_shapes=True)
-    assert not isinstance(info.value, tracer.SerializationError)
-    monkeypatch.undo()
-    assert np.allclose(tracer.load(tmp_path / "m.pt", _restore_shapes=True)(X), sm(X))
-
-    import ir.passes
-
-    def contradicts(graph, types):
-        raise ValueError("shapes do not match")
-
-    monkeypatch.setattr(ir.passes, "infer_types", contradicts)
-    with pytest.raises(tracer.SerializationError, match="not a valid archive"):
-        tracer.load(tmp_path / "m.pt", _restore_shapes=True)
-
-
 def test_old_version_fixture_keeps_its_behaviour_and_resaves_upgraded(tmp_path):
     fixture = FIXTURES / "truediv_v1.pt"
     assert tracer.inspect(fixture).version == 1 and tracer.inspect(fixture).ops == {"truediv": 1}
