@@ -141,10 +141,12 @@ def _wide_values(g: Graph, order: list[int]) -> set[int]:
     return wide
 
 
-class _Merger:
-    def __init__(self, g: Graph, max_extra: float) -> None:
+class ProductRewrite:
+    """A rewrite of a graph's products that finds the wide values (``_wide_values``) once, if
+    it asks at all."""
+
+    def __init__(self, g: Graph) -> None:
         self.g = g
-        self.max_extra = max_extra
         self.order = g.order()
         self._wide: set[int] | None = None
 
@@ -152,6 +154,12 @@ class _Merger:
         if self._wide is None:
             self._wide = _wide_values(self.g, self.order)
         return self._wide
+
+
+class _Merger(ProductRewrite):
+    def __init__(self, g: Graph, max_extra: float) -> None:
+        super().__init__(g)
+        self.max_extra = max_extra
 
     def member(self, nid: int) -> tuple[Hashable, _Member] | None:
         """The group key and slice of product ``nid``, or ``None`` when it cannot join a group."""

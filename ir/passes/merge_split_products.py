@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from ..graph import Graph, ValueRef
 from ..node import Node, Slice, Use
 from ..types import TensorType
-from .merge_matmuls import _concrete, _infer, _wide_values
+from .merge_matmuls import ProductRewrite, _concrete, _infer
 
 __all__ = ["merge_split_products", "has_split_products"]
 
@@ -125,17 +125,7 @@ def has_split_products(graph: Graph) -> bool:
     return False
 
 
-class _Merger:
-    def __init__(self, g: Graph) -> None:
-        self.g = g
-        self.order = g.order()
-        self._wide: set[int] | None = None
-
-    def wide(self) -> set[int]:
-        if self._wide is None:
-            self._wide = _wide_values(self.g, self.order)
-        return self._wide
-
+class _Merger(ProductRewrite):
     def groups(self) -> dict[tuple, list[_Member]]:
         g = self.g
         groups: dict[tuple, list[_Member]] = {}
