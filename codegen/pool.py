@@ -13,7 +13,7 @@ for a scheduler slice, milliseconds: a claimed chunk cannot be taken back.  So t
 each shared run, and after a *stall* (a wait for the workers longer than running their chunks
 itself would have taken, or a worker's report that it lost its core while it spun) it runs the
 next ``backoff`` kernels alone, then tries sharing again; each stall in a row doubles ``backoff``
-(16 runs to 1024), shared runs without one shorten it (``codegen.pool_ir`` has the rules).
+(16 runs to 64), shared runs without one shorten it (``codegen.pool_ir`` has the rules).
 :meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
 
 The loop, the claims, the back-off and the sleeping are ~300 lines of LLVM IR
@@ -59,8 +59,10 @@ __all__ = ["Pool", "get_pool", "native_pool_available", "SHORTEST_BACKOFF", "LON
 
 #: kernels a caller runs alone after its first stall (it doubles with each stall after a probe)
 SHORTEST_BACKOFF = 16
-#: the most it grows to (runs of a split kernel: well under a second of lone runs in the zoo)
-LONGEST_BACKOFF = 1024
+#: the most it grows to: a longer lone stretch outlasts the contention that caused it (another
+#: runtime's spinning threads, a busy neighbour that stopped), so the pool probes again soon
+#: (with 1024, whole models of the quiet benchmark sometimes ran alone after a few stalls)
+LONGEST_BACKOFF = 64
 
 _RUN_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
                              ctypes.c_int64)
