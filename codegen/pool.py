@@ -61,7 +61,7 @@ __all__ = ["Pool", "get_pool", "native_pool_available", "SHORTEST_BACKOFF", "LON
 SHORTEST_BACKOFF = 16
 #: the most it grows to: a longer lone stretch outlasts the contention that caused it (another
 #: runtime's spinning threads, a busy neighbour that stopped), so the pool probes again soon
-#: (with 1024, whole models of the quiet benchmark sometimes ran alone after a few stalls)
+#: (1024 runs are whole models of the benchmark run alone after a few stalls)
 LONGEST_BACKOFF = 64
 
 _RUN_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
