@@ -71,6 +71,19 @@ def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = BL
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
+def _pool_counts() -> dict[str, int]:
+    """The numba backend's pool counters (``codegen.pool.Pool.stats``; empty without a native
+    pool): how its split kernels ran while it was timed, shared or alone after a stall."""
+    from codegen.plan import PlanOptions
+    from codegen.pool import get_pool
+
+    pool = get_pool(PlanOptions().threads)
+    if pool is None:
+        return {}
+    stats = pool.stats()
+    return {k: stats[k] for k in ("shared", "stalls", "late", "solo")}
+
+
 def peak_bytes(fn: Callable[[], Any]) -> int:
     """Largest amount of memory NumPy had allocated during one call (tracemalloc), after a warm-up."""
     fn()
@@ -192,10 +205,15 @@ def run(args: argparse.Namespace) -> dict:
         ms: dict[str, float] = {}
         groups = [("numpy", "interpreter"), ("numba",)]
         groups += [tuple(k for k in others if GROUPS[k] == g) for g in dict.fromkeys(GROUPS.values())]
+        pool_runs = None
         for group in groups:
             if group:
                 time.sleep(SETTLE)
+                before = _pool_counts() if group == ("numba",) else None
                 ms.update(timeit({k: {**variants, **others}[k] for k in group}, repeats))
+                if before is not None:
+                    after = _pool_counts()
+                    pool_runs = {k: after[k] - before[k] for k in after} if after and before else None
         executor = sm_numba._program("forward")
         plan = executor.plan((x,))
         workspace = executor.workspace_bytes()
@@ -203,7 +221,7 @@ def run(args: argparse.Namespace) -> dict:
         mem["numba_total"] = mem["numba"] + workspace
         report["models"][name] = {"ms": ms, "peak_bytes": mem, "workspace_bytes": workspace, "max_rel_err": err,
                                   "spec_err": spec_err, "absent": absent, "note": case.note,
-                                  "kernels": len(plan.kernel_steps) if plan else 0}
+                                  "kernels": len(plan.kernel_steps) if plan else 0, "pool_runs": pool_runs}
         rows.append(name)
     print_tables(report, rows)
     latency_names = names if args.latency == "all" else [n for n in args.latency.split(",") if n]
