@@ -67,7 +67,7 @@ class Prepacked:
         self.hits = 0
         self.misses = 0
 
-    def __call__(self, roots: tuple, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, roots: tuple, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         entry = self.entry
         if entry is not None:
             old, snapshots, value = entry

@@ -138,6 +138,7 @@ def test_prepacked_checks_every_root_and_skips_what_it_cannot_check():
 def test_threads_share_one_kept_value(recurrent):
     m, sm = recurrent
     want = m(X)
+    assert_close(sm(X), want)  # kept once, before the threads share it
     errors = []
 
     def run():
