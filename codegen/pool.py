@@ -13,7 +13,7 @@ for a scheduler slice, milliseconds: a claimed chunk cannot be taken back.  So t
 each shared run, and after a *stall* (a wait for the workers longer than running their chunks
 itself would have taken, or a worker's report that it lost its core while it spun) it runs the
 next ``backoff`` kernels alone, then tries sharing again; each stall in a row doubles ``backoff``
-(16 runs to 64), shared runs without one shorten it (``codegen.pool_ir`` has the rules).
+(16 runs to 64), shared runs without one shorten it (``codegen.pool_backoff`` has the rules).
 :meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
 
 The loop, the claims, the back-off and the sleeping are ~300 lines of LLVM IR

@@ -10,23 +10,8 @@ block these word indices name.  Three functions are exported:
   the workers (or alone: see below), and return when all are done.
 * ``tracer_pool_stop(ctrl)``: workers leave their loop.
 
-Back-off.  A worker that has claimed a chunk can lose its core (the other core busy) for a
-scheduler slice, milliseconds, while the caller, done with its own chunks, can only wait: a
-claimed chunk cannot be taken back.  So the caller times each shared run: ``ran``, its own
-chunks, and ``waited``, the wait for the workers' after them.  Had it run the workers' chunks
-itself they would have taken about ``ran * theirs / mine``; a longer wait, if it is also longer
-than ``_LATE_TICKS`` (below: a worker that woke late from its futex costs tens of microseconds,
-one that lost its core milliseconds), is a *stall*: the next
-``backoff`` runs run all their chunks on the caller (the workers, not posted to, go to sleep and
-leave the core to others), and ``backoff`` doubles (up to its longest).  ``GOOD`` shared runs in
-a row without a stall halve it again (down to its shortest).  A run the caller did alone (no
-worker arrived) or whose chunks the workers did all of tells nothing and changes nothing.
-
-A worker also notices when it has lost its core while it spins between tasks: two polls of its
-clock more than ``_LATE_TICKS`` apart (about 0.2 ms; a poll takes well under a microsecond).
-It then sets ``late`` and goes to sleep at once (the core is wanted elsewhere); the owner's next
-judgement takes ``late`` for a stall.  So a pool on a contended core backs off before one of
-its workers holds a chunk through a scheduler slice.
+The back-off after a stall (the caller's ``@judge``) and the words it keeps are in
+``codegen.pool_backoff``.
 """
 
 from __future__ import annotations
@@ -34,17 +19,27 @@ from __future__ import annotations
 import platform
 import sys
 
+from .pool_backoff import (
+    BACKOFF,
+    BACKOFF_IR,
+    GOOD,
+    LATE,
+    LATES,
+    LONGEST,
+    SHARED_RUNS,
+    SHORTEST,
+    SOLO,
+    SOLO_RUNS,
+    STALLS,
+    STREAK,
+)
+
 __all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF", "STREAK",
            "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD"]
 
 # control block words; the first seven each on a cache line of their own
 SEQ, TASK, NEXT, DONE, SLEEPERS, BUSY, QUIT = 0, 8, 16, 24, 32, 40, 48
-# the back-off: read and written only by the caller that owns the pool (``busy``), on one line
-SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 57, 58, 59, 60, 61, 62, 63
-# set by a worker that lost its core while it spun, cleared by the owner (who counts them)
-LATE, LATES = 64, 65
 WORDS = 72
-GOOD = 16  # shared runs in a row without a stall that halve the back-off
 
 _SPIN_TICKS = 1 << 22  # time-stamp counter ticks a worker polls before it sleeps: 1.6 ms at 2.6 GHz
 _SPIN_POLLS = 1 << 15  # the same where there is no such counter
@@ -81,12 +76,22 @@ define private i32* @seqword(i64* %ctrl) {{
   ret i32* %p
 }}
 
+; run chunk %i of kernel %fn: its frame is at %base + offs[%i]
+define private void @run_chunk(i64 %fn, i64 %base, i64* %offs, i64 %i) alwaysinline {{
+  %kernel = inttoptr i64 %fn to void (i64*)*
+  %offp = getelementptr i64, i64* %offs, i64 %i
+  %off = load i64, i64* %offp, align 8
+  %frame = add i64 %base, %off
+  %framep = inttoptr i64 %frame to i64*
+  call void %kernel(i64* %framep)
+  ret void
+}}
+
 ; claim and run chunks of task %seq until none is left; the number this thread ran
 define private i64 @claim(i64* %ctrl, i64 %seq, i64 %fn, i64 %base, i64* %offs, i64 %n) {{
 entry:
   %nextp = getelementptr i64, i64* %ctrl, i64 {next}
   %donep = getelementptr i64, i64* %ctrl, i64 {done}
-  %kernel = inttoptr i64 %fn to void (i64*)*
   %tag = shl i64 %seq, 32
   br label %loop
 loop:
@@ -105,11 +110,7 @@ try:
   %ok = extractvalue {{ i64, i1 }} %r, 1
   br i1 %ok, label %run, label %loop
 run:
-  %offp = getelementptr i64, i64* %offs, i64 %idx
-  %off = load i64, i64* %offp, align 8
-  %frame = add i64 %base, %off
-  %framep = inttoptr i64 %frame to i64*
-  call void %kernel(i64* %framep)
+  call void @run_chunk(i64 %fn, i64 %base, i64* %offs, i64 %idx)
   %old = atomicrmw add i64* %donep, i64 1 seq_cst
   %ran1 = add i64 %ran, 1
   br label %loop
@@ -120,97 +121,15 @@ out:
 ; run chunks offs[0..n) one after the other on this thread
 define private void @serial(i64 %fn, i64 %base, i64* %offs, i64 %n) {{
 entry:
-  %kernel = inttoptr i64 %fn to void (i64*)*
   br label %loop
 loop:
   %i = phi i64 [ 0, %entry ], [ %i1, %body ]
   %more = icmp ult i64 %i, %n
   br i1 %more, label %body, label %out
 body:
-  %offp = getelementptr i64, i64* %offs, i64 %i
-  %off = load i64, i64* %offp, align 8
-  %frame = add i64 %base, %off
-  %framep = inttoptr i64 %frame to i64*
-  call void %kernel(i64* %framep)
+  call void @run_chunk(i64 %fn, i64 %base, i64* %offs, i64 %i)
   %i1 = add i64 %i, 1
   br label %loop
-out:
-  ret void
-}}
-
-define private void @increment(i64* %ctrl, i64 %word) {{
-  %p = getelementptr i64, i64* %ctrl, i64 %word
-  %v = load i64, i64* %p, align 8
-  %v1 = add i64 %v, 1
-  store i64 %v1, i64* %p, align 8
-  ret void
-}}
-
-; after a shared run (the module docstring): this thread ran %mine of the %n chunks in %ran ticks,
-; then waited %waited ticks for the workers'; a stall starts a back-off, a good run may shorten it
-define private void @judge(i64* %ctrl, i64 %n, i64 %mine, i64 %ran, i64 %waited) {{
-entry:
-  %longestp = getelementptr i64, i64* %ctrl, i64 {longest}
-  %longest = load i64, i64* %longestp, align 8
-  %backoffp = getelementptr i64, i64* %ctrl, i64 {backoff}
-  %backoff = load i64, i64* %backoffp, align 8
-  %streakp = getelementptr i64, i64* %ctrl, i64 {streak}
-  %latep = getelementptr i64, i64* %ctrl, i64 {late_word}
-  %flag = atomicrmw xchg i64* %latep, i64 0 seq_cst
-  %off = icmp eq i64 %longest, 0
-  br i1 %off, label %out, label %late
-late:
-  ; a worker lost its core while it spun since the last judgement: as good as a stall
-  %lost = icmp ne i64 %flag, 0
-  br i1 %lost, label %lateness, label %sighted
-lateness:
-  call void @increment(i64* %ctrl, i64 {lates})
-  br label %stall
-sighted:
-  ; the caller ran none of the chunks (nothing to compare) or all (no worker came): no judgement
-  %none = icmp eq i64 %mine, 0
-  %all = icmp eq i64 %mine, %n
-  %blind = or i1 %none, %all
-  br i1 %blind, label %out, label %weigh
-weigh:
-  ; waited / theirs > ran / mine, multiplied out (signed: a clock read on another core may be behind)
-  %theirs = sub i64 %n, %mine
-  %lhs = mul i64 %waited, %mine
-  %rhs = mul i64 %ran, %theirs
-  %slow = icmp sgt i64 %lhs, %rhs
-  ; and longer than a lost core's gap: a worker that woke late (a futex wake-up, tens of
-  ; microseconds) is no stall; one that lost its core holds the caller for milliseconds
-  %floor = call i64 @late_ticks()
-  %long = icmp sgt i64 %waited, %floor
-  %stalled = and i1 %slow, %long
-  br i1 %stalled, label %stall, label %good
-stall:
-  %solop = getelementptr i64, i64* %ctrl, i64 {solo}
-  store i64 %backoff, i64* %solop, align 8
-  %twice = shl i64 %backoff, 1
-  %big = icmp ugt i64 %twice, %longest
-  %longer = select i1 %big, i64 %longest, i64 %twice
-  store i64 %longer, i64* %backoffp, align 8
-  store i64 0, i64* %streakp, align 8
-  call void @increment(i64* %ctrl, i64 {stalls})
-  br label %out
-good:
-  %streak = load i64, i64* %streakp, align 8
-  %streak1 = add i64 %streak, 1
-  %enough = icmp uge i64 %streak1, {good_runs}
-  br i1 %enough, label %shorten, label %count
-count:
-  store i64 %streak1, i64* %streakp, align 8
-  br label %out
-shorten:
-  store i64 0, i64* %streakp, align 8
-  %shortestp = getelementptr i64, i64* %ctrl, i64 {shortest}
-  %shortest = load i64, i64* %shortestp, align 8
-  %half = lshr i64 %backoff, 1
-  %small = icmp ult i64 %half, %shortest
-  %shorter = select i1 %small, i64 %shortest, i64 %half
-  store i64 %shorter, i64* %backoffp, align 8
-  br label %out
 out:
   ret void
 }}
@@ -404,7 +323,8 @@ def pool_ir() -> str | None:
         now = '%t = call i64 asm sideeffect "mrs $0, cntvct_el0", "=r"()\n  ret i64 %t'
         # the counter's frequency (cntfrq_el0) / 4096: 0.24 ms
         late_ticks = '%f = call i64 asm "mrs $0, cntfrq_el0", "=r"()\n  %t = lshr i64 %f, 12\n  ret i64 %t'
-    return _IR.format(seq=SEQ, task=TASK, task1=TASK + 1, task2=TASK + 2, task3=TASK + 3, next=NEXT, done=DONE,
+    return (_IR + BACKOFF_IR).format(seq=SEQ, task=TASK, task1=TASK + 1, task2=TASK + 2, task3=TASK + 3, next=NEXT,
+                      done=DONE,
                       sleepers=SLEEPERS, busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK,
                       shortest=SHORTEST, longest=LONGEST, stalls=STALLS, solo_runs=SOLO_RUNS,
                       shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE,

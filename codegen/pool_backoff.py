@@ -1,0 +1,115 @@
+"""The pool's back-off after a stall: the caller's judgement of each shared run, in LLVM IR.
+
+A worker that has claimed a chunk can lose its core (the other core busy) for a scheduler slice,
+milliseconds, while the caller, done with its own chunks, can only wait: a
+claimed chunk cannot be taken back.  So the caller times each shared run: ``ran``, its own
+chunks, and ``waited``, the wait for the workers' after them.  Had it run the workers' chunks
+itself they would have taken about ``ran * theirs / mine``; a longer wait, if it is also longer
+than ``codegen.pool_ir._LATE_TICKS`` (a worker that woke late from its futex costs tens of microseconds,
+one that lost its core milliseconds), is a *stall*: the next
+``backoff`` runs run all their chunks on the caller (the workers, not posted to, go to sleep and
+leave the core to others), and ``backoff`` doubles (up to its longest).  ``GOOD`` shared runs in
+a row without a stall halve it again (down to its shortest).  A run the caller did alone (no
+worker arrived) or whose chunks the workers did all of tells nothing and changes nothing.
+
+A worker also notices when it has lost its core while it spins between tasks: two polls of its
+clock more than ``_LATE_TICKS`` apart (about 0.2 ms; a poll takes well under a microsecond).
+It then sets ``late`` and goes to sleep at once (the core is wanted elsewhere); the owner's next
+judgement takes ``late`` for a stall.  So a pool on a contended core backs off before one of
+its workers holds a chunk through a scheduler slice.
+
+``BACKOFF_IR`` is part of the text ``codegen.pool_ir.pool_ir`` formats (the placeholders are the
+word indices below and ``good_runs``); ``tracer_pool_run`` calls ``@judge`` after every shared run
+and ``@increment`` for the counters ``Pool.stats`` reads.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BACKOFF_IR", "SOLO", "BACKOFF", "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS",
+           "LATE", "LATES", "GOOD"]
+
+# the back-off: read and written only by the caller that owns the pool (``busy``), on one line
+SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 57, 58, 59, 60, 61, 62, 63
+# set by a worker that lost its core while it spun, cleared by the owner (who counts them)
+LATE, LATES = 64, 65
+GOOD = 16  # shared runs in a row without a stall that halve the back-off
+
+BACKOFF_IR = r"""
+define private void @increment(i64* %ctrl, i64 %word) {{
+  %p = getelementptr i64, i64* %ctrl, i64 %word
+  %v = load i64, i64* %p, align 8
+  %v1 = add i64 %v, 1
+  store i64 %v1, i64* %p, align 8
+  ret void
+}}
+
+; after a shared run (the module docstring): this thread ran %mine of the %n chunks in %ran ticks,
+; then waited %waited ticks for the workers'; a stall starts a back-off, a good run may shorten it
+define private void @judge(i64* %ctrl, i64 %n, i64 %mine, i64 %ran, i64 %waited) {{
+entry:
+  %longestp = getelementptr i64, i64* %ctrl, i64 {longest}
+  %longest = load i64, i64* %longestp, align 8
+  %backoffp = getelementptr i64, i64* %ctrl, i64 {backoff}
+  %backoff = load i64, i64* %backoffp, align 8
+  %streakp = getelementptr i64, i64* %ctrl, i64 {streak}
+  %latep = getelementptr i64, i64* %ctrl, i64 {late_word}
+  %flag = atomicrmw xchg i64* %latep, i64 0 seq_cst
+  %off = icmp eq i64 %longest, 0
+  br i1 %off, label %out, label %late
+late:
+  ; a worker lost its core while it spun since the last judgement: as good as a stall
+  %lost = icmp ne i64 %flag, 0
+  br i1 %lost, label %lateness, label %sighted
+lateness:
+  call void @increment(i64* %ctrl, i64 {lates})
+  br label %stall
+sighted:
+  ; the caller ran none of the chunks (nothing to compare) or all (no worker came): no judgement
+  %none = icmp eq i64 %mine, 0
+  %all = icmp eq i64 %mine, %n
+  %blind = or i1 %none, %all
+  br i1 %blind, label %out, label %weigh
+weigh:
+  ; waited / theirs > ran / mine, multiplied out (signed: a clock read on another core may be behind)
+  %theirs = sub i64 %n, %mine
+  %lhs = mul i64 %waited, %mine
+  %rhs = mul i64 %ran, %theirs
+  %slow = icmp sgt i64 %lhs, %rhs
+  ; and longer than a lost core's gap: a worker that woke late (a futex wake-up, tens of
+  ; microseconds) is no stall; one that lost its core holds the caller for milliseconds
+  %floor = call i64 @late_ticks()
+  %long = icmp sgt i64 %waited, %floor
+  %stalled = and i1 %slow, %long
+  br i1 %stalled, label %stall, label %good
+stall:
+  %solop = getelementptr i64, i64* %ctrl, i64 {solo}
+  store i64 %backoff, i64* %solop, align 8
+  %twice = shl i64 %backoff, 1
+  %big = icmp ugt i64 %twice, %longest
+  %longer = select i1 %big, i64 %longest, i64 %twice
+  store i64 %longer, i64* %backoffp, align 8
+  store i64 0, i64* %streakp, align 8
+  call void @increment(i64* %ctrl, i64 {stalls})
+  br label %out
+good:
+  %streak = load i64, i64* %streakp, align 8
+  %streak1 = add i64 %streak, 1
+  %enough = icmp uge i64 %streak1, {good_runs}
+  br i1 %enough, label %shorten, label %count
+count:
+  store i64 %streak1, i64* %streakp, align 8
+  br label %out
+shorten:
+  store i64 0, i64* %streakp, align 8
+  %shortestp = getelementptr i64, i64* %ctrl, i64 {shortest}
+  %shortest = load i64, i64* %shortestp, align 8
+  %half = lshr i64 %backoff, 1
+  %small = icmp ult i64 %half, %shortest
+  %shorter = select i1 %small, i64 %shortest, i64 %half
+  store i64 %shorter, i64* %backoffp, align 8
+  br label %out
+out:
+  ret void
+}}
+
+"""
