@@ -11,7 +11,7 @@ on a futex, woken by the next post.
 A worker that loses its core *after* claiming a chunk (the other core busy) would hold the caller
 for a scheduler slice, milliseconds: a claimed chunk cannot be taken back.  So the caller times
 each shared run, and after a *stall* (a wait for the workers longer than running their chunks
-itself would have taken, or a worker's report that it lost its core while it spun) it runs the
+itself would have taken, or a worker's recent report that it lost its core while it spun) it runs the
 next ``backoff`` kernels alone, then tries sharing again; each stall in a row doubles ``backoff``
 (16 runs to 64), shared runs without one shorten it (``codegen.pool_backoff`` has the rules).
 :meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
@@ -39,7 +39,8 @@ word  meaning
 56    the back-off, the owner's alone: runs left to run alone, the next back-off, good shared
       runs in a row, the shortest and longest back-off (longest 0: never back off), and counts
       of stalls, lone runs and shared runs
-64    ``late``: a worker lost its core while it spun (the owner clears it), then a count of those
+64    ``late``: when a worker lost its core while it spun (its clock; the owner clears it), then a
+      count of the reports taken for a stall
 ====  =========================================================================================
 """
 
@@ -67,23 +68,25 @@ LONGEST_BACKOFF = 64
 _RUN_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
                              ctypes.c_int64)
 _WORKER_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_CLOCK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64)
 _LOCK = threading.Lock()
 _POOLS: dict[int, Pool] = {}
 _CODE: tuple | None = None
 
 
 def _compile() -> tuple | None:
-    """(None, run address, worker address, stop address), compiled once per process (and cached on
+    """(None, run address, worker address, stop address, clock address), compiled once per process (and cached on
     disk beside the kernels, ``codegen.native.load_ir``); ``None`` off Linux."""
     global _CODE
     if _CODE is None:
         text = pool_ir()
         if text is None:
-            _CODE = (None, 0, 0, 0)
+            _CODE = (None, 0, 0, 0, 0)
         else:
             from .native import load_ir
 
-            _CODE = (None, *load_ir(text, ("tracer_pool_run", "tracer_pool_worker", "tracer_pool_stop"), "pool"))
+            _CODE = (None, *load_ir(text, ("tracer_pool_run", "tracer_pool_worker", "tracer_pool_stop",
+                                                  "tracer_pool_now"), "pool"))
     return _CODE if _CODE[1] else None
 
 
@@ -103,6 +106,7 @@ class Pool:
         self.run = _RUN_TYPE(code[1])
         worker = _WORKER_TYPE(code[2])
         self.stop_native = _WORKER_TYPE(code[3])
+        self.now = _CLOCK_TYPE(code[4])  # the clock workers stamp a late report with
         self.threads = [threading.Thread(target=worker, args=(self.address,), name=f"tracer-kernel-{i}", daemon=True)
                         for i in range(workers)]
         for t in self.threads:

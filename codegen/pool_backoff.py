@@ -14,9 +14,13 @@ worker arrived) or whose chunks the workers did all of tells nothing and changes
 
 A worker also notices when it has lost its core while it spins between tasks: two polls of its
 clock more than ``_LATE_TICKS`` apart (about 0.2 ms; a poll takes well under a microsecond).
-It then sets ``late`` and goes to sleep at once (the core is wanted elsewhere); the owner's next
-judgement takes ``late`` for a stall.  So a pool on a contended core backs off before one of
-its workers holds a chunk through a scheduler slice.
+It then writes that clock into ``late`` and goes to sleep at once (the core is wanted
+elsewhere); the owner's next judgement takes the report for a stall if it is recent: at most
+``RECENT`` such gaps (about 1.6 ms, a worker's spin) before that run started.  So a pool on a
+contended core backs off before one of its workers holds a chunk through a scheduler slice,
+while a report from a worker that spun beside another program and then slept (a caller that
+alternates with another runtime, seconds apart) is dropped: it says nothing about the core now.
+(Taking every report, however old, made the first 16 kernels after each such pause run alone.)
 
 ``BACKOFF_IR`` is part of the text ``codegen.pool_ir.pool_ir`` formats (the placeholders are the
 word indices below and ``good_runs``); ``tracer_pool_run`` calls ``@judge`` after every shared run
@@ -26,13 +30,16 @@ and ``@increment`` for the counters ``Pool.stats`` reads.
 from __future__ import annotations
 
 __all__ = ["BACKOFF_IR", "SOLO", "BACKOFF", "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS",
-           "LATE", "LATES", "GOOD"]
+           "LATE", "LATES", "GOOD",
+           "RECENT"]
 
 # the back-off: read and written only by the caller that owns the pool (``busy``), on one line
 SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 57, 58, 59, 60, 61, 62, 63
-# set by a worker that lost its core while it spun, cleared by the owner (who counts them)
+# the clock (``@now``) of a worker that lost its core while it spun, cleared by the owner (who
+# counts those it takes for a stall)
 LATE, LATES = 64, 65
 GOOD = 16  # shared runs in a row without a stall that halve the back-off
+RECENT = 8  # a late report counts if it is at most this many late gaps older than the run
 
 BACKOFF_IR = r"""
 define private void @increment(i64* %ctrl, i64 %word) {{
@@ -45,7 +52,7 @@ define private void @increment(i64* %ctrl, i64 %word) {{
 
 ; after a shared run (the module docstring): this thread ran %mine of the %n chunks in %ran ticks,
 ; then waited %waited ticks for the workers'; a stall starts a back-off, a good run may shorten it
-define private void @judge(i64* %ctrl, i64 %n, i64 %mine, i64 %ran, i64 %waited) {{
+define private void @judge(i64* %ctrl, i64 %n, i64 %mine, i64 %ran, i64 %waited, i64 %t0) {{
 entry:
   %longestp = getelementptr i64, i64* %ctrl, i64 {longest}
   %longest = load i64, i64* %longestp, align 8
@@ -57,8 +64,15 @@ entry:
   %off = icmp eq i64 %longest, 0
   br i1 %off, label %out, label %late
 late:
-  ; a worker lost its core while it spun since the last judgement: as good as a stall
-  %lost = icmp ne i64 %flag, 0
+  ; a worker lost its core while it spun, shortly before this run or during it: as good as a
+  ; stall.  An older report (the worker spun while another program ran, then slept) says nothing
+  ; about the core now.  Signed: the report's clock was read on another core
+  %reported = icmp ne i64 %flag, 0
+  %age = sub i64 %t0, %flag
+  %ticks = call i64 @late_ticks()
+  %window = mul i64 %ticks, {recent}
+  %fresh = icmp slt i64 %age, %window
+  %lost = and i1 %reported, %fresh
   br i1 %lost, label %lateness, label %sighted
 lateness:
   call void @increment(i64* %ctrl, i64 {lates})

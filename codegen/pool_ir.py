@@ -2,13 +2,14 @@
 
 :func:`pool_ir` gives the text for this machine (``None`` off Linux on x86-64/AArch64: the futex
 numbers); ``codegen.pool`` compiles it once (``codegen.native.load_ir``) and lays out the control
-block these word indices name.  Three functions are exported:
+block these word indices name.  Four functions are exported:
 
 * ``tracer_pool_worker(ctrl)``: a worker's whole life.  It polls ``seq``; a new task number means
   a task to claim chunks of; after ``spin`` clock ticks without one it sleeps on a futex.
 * ``tracer_pool_run(ctrl, fn, base, offs, n, wakeup)``: run a kernel's ``n`` chunks, shared with
   the workers (or alone: see below), and return when all are done.
 * ``tracer_pool_stop(ctrl)``: workers leave their loop.
+* ``tracer_pool_now()``: the clock a worker stamps its late report with (``codegen.pool_backoff``).
 
 The back-off after a stall (the caller's ``@judge``) and the words it keeps are in
 ``codegen.pool_backoff``.
@@ -26,6 +27,7 @@ from .pool_backoff import (
     LATE,
     LATES,
     LONGEST,
+    RECENT,
     SHARED_RUNS,
     SHORTEST,
     SOLO,
@@ -35,7 +37,8 @@ from .pool_backoff import (
 )
 
 __all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF", "STREAK",
-           "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD"]
+           "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD",
+           "RECENT"]
 
 # control block words; the first seven each on a cache line of their own
 SEQ, TASK, NEXT, DONE, SLEEPERS, BUSY, QUIT = 0, 8, 16, 24, 32, 40, 48
@@ -173,8 +176,8 @@ idle:
   %lost = and i1 %polled, %far
   br i1 %lost, label %descheduled, label %patient
 descheduled:
-  ; tell the callers (they back off) and sleep now: the core is wanted
-  store atomic i64 1, i64* %latep seq_cst, align 8
+  ; tell the callers when (they back off if it is recent) and sleep now: the core is wanted
+  store atomic i64 %t, i64* %latep seq_cst, align 8
   br label %sleep
 patient:
   br i1 %long, label %sleep, label %spin
@@ -202,6 +205,12 @@ ran:
   br label %wait
 exit:
   ret void
+}}
+
+; the clock workers stamp their late reports with (for tests)
+define i64 @tracer_pool_now() {{
+  %t = call i64 @now()
+  ret i64 %t
 }}
 
 ; workers leave their loop (at exit: before the control block is freed)
@@ -293,7 +302,7 @@ judge:
   %own = sub i64 %t1, %t0
   %waited = sub i64 %t2, %t1
   call void @increment(i64* %ctrl, i64 {shared_runs})
-  call void @judge(i64* %ctrl, i64 %n, i64 %ran, i64 %own, i64 %waited)
+  call void @judge(i64* %ctrl, i64 %n, i64 %ran, i64 %own, i64 %waited, i64 %t0)
   br label %finish
 finish:
   store atomic i64 0, i64* %busyp seq_cst, align 8
@@ -328,5 +337,5 @@ def pool_ir() -> str | None:
                       sleepers=SLEEPERS, busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK,
                       shortest=SHORTEST, longest=LONGEST, stalls=STALLS, solo_runs=SOLO_RUNS,
                       shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE,
-                      lates=LATES, late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl,
+                      lates=LATES, recent=RECENT, late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl,
                       pause_call=pause_call, clock=clock, now=now)
