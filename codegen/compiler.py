@@ -91,6 +91,8 @@ def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
     from numba.core.ccallback import CFunc
     from numba.core.compiler_lock import global_compiler_lock
 
+    from . import mathlib_native
+
     if _SIGNATURE is None:
         _SIGNATURE = sigutils.normalize_signature(types.void(types.CPointer(types.int64)))
     with global_compiler_lock:
@@ -100,6 +102,7 @@ def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
             library = cres.library
             module = library._final_module
             link, built = split_libraries(library, module)
+            built += mathlib_native.prebuilt_for({f.name for f in module.functions if f.is_declaration})
             linked = [lib._get_module_for_linking() for lib in link]
             symbol = cres.fndesc.llvm_cfunc_wrapper_name
             optimize = library._optimize_final_module
@@ -123,6 +126,9 @@ def _compile_module_public(fn: Any) -> tuple[Any, str]:
     import numba
     from numba import types
 
+    from .mathlib_native import export_symbols
+
+    export_symbols()  # numba's JIT links the cfunc: the IR helpers it calls need addresses
     cf = numba.cfunc(types.void(types.CPointer(types.int64)), error_model="numpy")(fn)
     module = llvm.parse_assembly(cf.inspect_llvm())
     module.verify()

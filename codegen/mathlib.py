@@ -377,8 +377,13 @@ def sign(a):
     return a - a if a == a else a
 
 
-from .mathlib_copies import transpose_copy_f32, transpose_copy_f64  # noqa: E402  (built on the intrinsics above)
-from .mathlib_sums import compile_helpers, pairwise_sum_f32, pairwise_sum_f64  # noqa: E402
+from .mathlib_native import (  # noqa: E402
+    compile_helpers,
+    pairwise_sum_f32,
+    pairwise_sum_f64,
+    transpose_copy_f32,
+    transpose_copy_f64,
+)
 
 #: Every name a generated kernel may use, for the namespace it is compiled in.
 NAMESPACE: dict[str, object] = {

@@ -29,7 +29,7 @@ import itertools
 import re
 from typing import Any, NamedTuple
 
-__all__ = ["MIN_INSTRUCTIONS", "Prebuilt", "split_libraries", "attach"]
+__all__ = ["MIN_INSTRUCTIONS", "Prebuilt", "split_libraries", "attach", "build_ir"]
 
 #: A linked library with a function of at least this many LLVM instructions is emitted once per
 #: process (LLVM's inliner gives up on functions a fraction this size).
@@ -126,6 +126,26 @@ def _build(shared: Any, kept: frozenset[str], optimize: Any = None) -> Prebuilt 
     pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options()))
     if optimize is not None:
         optimize(mod)
+    return _emit(tm, mod, kept)
+
+
+def build_ir(text: str, kept: frozenset[str]) -> Prebuilt | None:
+    """Functions ``kept`` of LLVM IR ``text`` (``codegen.mathlib_native``), optimized for this
+    machine (LLVM's ``O3``) and emitted as assembly."""
+    import llvmlite.binding as llvm
+
+    from .compiler import _target_machine
+
+    tm = _target_machine()
+    mod = llvm.parse_assembly(f'target triple = "{llvm.get_process_triple()}"\n' + text)
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    builder = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+    builder.getModulePassManager().run(mod, builder)
+    return _emit(tm, mod, kept)
+
+
+def _emit(tm: Any, mod: Any, kept: frozenset[str]) -> Prebuilt | None:
     asm = tm.emit_assembly(mod)
     asm = _FILE_LEVEL.sub("", asm)
     asm = re.sub(r"\.L(?=[\w.$])", f".Lprebuilt{next(_TAGS)}_", asm)  # temporary labels, apart per helper

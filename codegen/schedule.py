@@ -2,10 +2,11 @@
 
 A kernel's compile costs roughly in proportion to its source (numba types and lowers it line by
 line), plus, the first time a process compiles a kernel calling one of the large helpers, that
-helper's own compile (``transpose_copy_f32``: numba, then its machine code once,
-``codegen.prebuilt``).  Two processes that both compile kernels calling ``transpose_copy_f32``
-both pay for it, so where a helper is compiled is part of the plan: before forking (every process
-then has it), in one process, or in several.
+helper's own build (``transpose_copy_f32``: its LLVM IR made machine code once per process,
+``codegen.mathlib_native``; about 1 s of CPU when it was a numba function, 0.2 s now).  Two
+processes that both compile kernels calling ``transpose_copy_f32`` both pay for it, so where a
+helper is compiled is part of the plan: before forking (every process then has it), in one
+process, or in several.
 
 :func:`plan` tries every placement of the helpers the batch uses (each one: before forking, or
 in any non-empty set of processes; up to :data:`MAX_PLACEMENTS` placements, else helpers are compiled
@@ -26,10 +27,11 @@ from typing import NamedTuple
 __all__ = ["HELPERS", "WARM_UP", "Schedule", "estimate", "helpers_of", "plan"]
 
 #: The helpers worth placing and the CPU seconds a process spends on its first kernel calling one
-#: (numba's compile of the helper plus ``codegen.prebuilt``'s assembly; 2-core VM, measured).
+#: (its assembly from LLVM IR, ``codegen.mathlib_native``; 2-core VM, measured: 0.26 and 0.10 s
+#: with a one-line kernel, which were 1.5 and 1.35 s as numba functions).
 HELPERS = {
-    "transpose_copy_f32(": 1.0, "transpose_copy_f64(": 1.0,
-    "pairwise_sum_f32(": 0.75, "pairwise_sum_f64(": 0.75,
+    "transpose_copy_f32(": 0.2, "transpose_copy_f64(": 0.2,
+    "pairwise_sum_f32(": 0.05, "pairwise_sum_f64(": 0.05,
 }
 #: A one-line kernel (source, name) per helper that compiles it as kernels call it (before forking).
 WARM_UP = {

@@ -1,4 +1,5 @@
-"""Large helpers emitted once per process and assembled into each kernel's object (``codegen.prebuilt``)."""
+"""Large helpers emitted once per process and assembled into each kernel's object (``codegen.prebuilt``):
+the LLVM IR ones of ``codegen.mathlib_native``, and large numba helpers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba import njit
 
-from codegen import compiler, prebuilt
+from codegen import compiler, mathlib, prebuilt
 from codegen.native import load_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,18 +62,67 @@ def test_large_helpers_are_assembled_into_the_kernels_object(loader):
     _run_both(load_object(obj, symbol, "k_both1", externals, loader=loader), 1.0)
 
 
-def test_a_helper_is_emitted_once_per_process_and_the_kernels_are_unchanged(monkeypatch):
+def test_the_ir_helpers_are_built_once_per_process():
+    from codegen import mathlib_native
+
     compiler.compile_object(BOTH.format(tag=2), "k_both2", "<k_both2>")
+    built = dict(mathlib_native._BUILT)
+    assert set(built) >= {mathlib_native.SYMBOLS["pairwise_sum_f32"], mathlib_native.SYMBOLS["transpose_copy_f32"]}
+    obj, symbol, externals = compiler.compile_object(BOTH.format(tag=3), "k_both3", "<k_both3>")
+    assert all(mathlib_native._BUILT[k] is v for k, v in built.items()), "the second kernel reuses their assembly"
+    _run_both(load_object(obj, symbol, "k_both3", externals), 3.0)
+
+
+# A large numba helper (none of mathlib's is large now: its big ones are LLVM IR): a loop LLVM
+# vectorizes and unrolls, taken as large by lowering the threshold.
+_ptr_f32 = mathlib.NAMESPACE["ptr_float32"]
+
+
+@njit
+def _scaled_copy(src, dst, n, a):
+    s = _ptr_f32(src)
+    d = _ptr_f32(dst)
+    for i in range(n):
+        d[i] = s[i] * a + np.float32(1.0)
+
+
+LIB = """def k_lib{tag}(f):
+    scaled_copy(f[0], f[1], f[2], np.float32({tag}))
+"""
+
+
+@pytest.fixture
+def large_numba_helper(monkeypatch):
+    monkeypatch.setitem(mathlib.NAMESPACE, "scaled_copy", _scaled_copy)
+    monkeypatch.setattr(prebuilt, "MIN_INSTRUCTIONS", 40)
+    monkeypatch.setattr(prebuilt, "_CACHE", {})
+
+
+def _run_lib(kernel, tag: float) -> None:
+    x = np.linspace(-1, 1, 301, dtype=np.float32)
+    out = np.zeros_like(x)
+    frame = np.array([x.ctypes.data, out.ctypes.data, x.size], np.int64)
+    kernel(frame.ctypes.data)
+    np.testing.assert_array_equal(out, x * np.float32(tag) + np.float32(1.0))
+
+
+def _is_scaled_copy(obj_symbols) -> set[str]:
+    return {s for s in obj_symbols if "scaled_copy" in s}
+
+
+def test_a_large_numba_helper_is_emitted_once_per_process_and_the_kernels_are_unchanged(large_numba_helper,
+                                                                                        monkeypatch):
+    compiler.compile_object(LIB.format(tag=2), "k_lib2", "<k_lib2>")
     built = dict(prebuilt._CACHE)
-    new = compiler.compile_object(BOTH.format(tag=3), "k_both3", "<k_both3>")
-    assert prebuilt._CACHE == built, "the second kernel reuses both helpers' assembly"
-    assert sum(p is not None for _, p in built.values()) >= 2
-    monkeypatch.setattr(prebuilt, "MIN_INSTRUCTIONS", 10**9)  # link and optimize them with the kernel
-    old = compiler.compile_object(BOTH.format(tag=3), "k_both3", "<k_both3>")
+    new = compiler.compile_object(LIB.format(tag=3), "k_lib3", "<k_lib3>")
+    assert prebuilt._CACHE == built, "the second kernel reuses the helper's assembly"
+    assert sum(p is not None for _, p in built.values()) == 1
+    monkeypatch.setattr(prebuilt, "MIN_INSTRUCTIONS", 10**9)  # link and optimize it with the kernel
+    old = compiler.compile_object(LIB.format(tag=3), "k_lib3", "<k_lib3>")
     assert prebuilt._CACHE == built
-    assert _helper_names(set(old[2])) == _helper_names(set(new[2])) == set()
+    assert _is_scaled_copy(old[2]) == _is_scaled_copy(new[2]) == set(), "defined inside the object"
     for obj, symbol, externals in (old, new):
-        _run_both(load_object(obj, symbol, "k_both3", externals), 3.0)
+        _run_lib(load_object(obj, symbol, "k_lib3", externals), 3.0)
 
 
 def test_small_helpers_are_linked_and_inlined_as_before():
@@ -86,27 +137,29 @@ def test_small_helpers_are_linked_and_inlined_as_before():
     assert built == [] and link, "numba's min and max stay linked (they must inline)"
 
 
-def test_a_helper_that_cannot_be_prebuilt_is_linked(monkeypatch):
-    monkeypatch.setattr(prebuilt, "_CACHE", {})
+def test_a_helper_that_cannot_be_prebuilt_is_linked(large_numba_helper, monkeypatch):
     monkeypatch.setattr(prebuilt, "_build", lambda *args: None)
-    obj, symbol, externals = compiler.compile_object(BOTH.format(tag=4), "k_both4", "<k_both4>")
-    _run_both(load_object(obj, symbol, "k_both4", externals), 4.0)
+    obj, symbol, externals = compiler.compile_object(LIB.format(tag=4), "k_lib4", "<k_lib4>")
+    _run_lib(load_object(obj, symbol, "k_lib4", externals), 4.0)
 
 
-def test_two_helpers_defining_one_symbol_are_linked_instead(monkeypatch):
+def test_a_helper_defining_a_symbol_of_the_kernel_is_linked_instead(large_numba_helper, monkeypatch):
     from numba.core import sigutils, types
     from numba.core.ccallback import CFunc
 
-    from codegen import mathlib
-
     namespace = dict(mathlib.NAMESPACE)
-    exec(BOTH.format(tag=5), namespace)
-    cres = CFunc(namespace["k_both5"], sigutils.normalize_signature(types.void(types.CPointer(types.int64))),
+    exec(LIB.format(tag=5), namespace)
+    cres = CFunc(namespace["k_lib5"], sigutils.normalize_signature(types.void(types.CPointer(types.int64))),
                  {}, {"error_model": "numpy"})._compile_uncached()
-    monkeypatch.setattr(prebuilt, "_CACHE", {})
-    monkeypatch.setattr(prebuilt, "_build", lambda *args: prebuilt.Prebuilt("", frozenset({"same"}), ()))
-    link, built = prebuilt.split_libraries(cres.library, cres.library._final_module)
+    module = cres.library._final_module
+    mine = next(f.name for f in module.functions if not f.is_declaration)  # the kernel defines it too
+    monkeypatch.setattr(prebuilt, "_build", lambda *args: prebuilt.Prebuilt("", frozenset({mine}), ()))
+    link, built = prebuilt.split_libraries(cres.library, module)
     assert built == [] and len(link) == len({id(lib) for lib in cres.library._linking_libraries})
+    monkeypatch.undo()
+    monkeypatch.setattr(prebuilt, "MIN_INSTRUCTIONS", 40)
+    monkeypatch.setattr(prebuilt, "_CACHE", {})
+    assert prebuilt.split_libraries(cres.library, cres.library._final_module)[1], "prebuilt when it may be"
 
 
 def test_assembly_text_is_escaped_for_llvm_ir():
