@@ -107,7 +107,9 @@ def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
             symbol = cres.fndesc.llvm_cfunc_wrapper_name
             optimize = library._optimize_final_module
         except AttributeError:  # another numba's internals: let numba finalize (and JIT) it
-            return _compile_module_public(fn), []
+            module, symbol = _compile_module_public(fn)
+            built = mathlib_native.prebuilt_for({f.name for f in module.functions if f.is_declaration})
+            return (attach(module, built), symbol), built
         for mod in linked:
             module.link_in(mod, preserve=True)
         optimize()  # the kernel and its small helpers; the large ones are machine code already

@@ -67,3 +67,31 @@ def test_each_helper_is_short_ir_that_builds_in_milliseconds():
         built = build_ir(mathlib_native.helper_ir(name), frozenset({symbol}))
         assert built is not None and built.defines == {symbol} and built.needs == ()
         assert time.perf_counter() - start < 5.0  # ~0.03-0.2 s; numba took ~1 s of CPU per helper
+
+
+@pytest.mark.parametrize("loader", ["elf", "mcjit"])
+def test_kernels_compiled_through_numbas_public_cfunc_carry_the_helpers_too(monkeypatch, loader):
+    # another numba's internals (compiler._compile_module's fallback): numba's JIT links the
+    # cfunc, so the helpers need addresses there, and the object must still define them
+    from codegen import compiler
+    from codegen.native import load_object
+
+    if loader == "elf":
+        from codegen.elf import supported_host
+
+        if not supported_host():
+            pytest.skip("codegen.elf links objects on x86-64 Linux only")
+
+    def other_numba(*args):
+        raise AttributeError("simulated: another numba's internals")
+
+    monkeypatch.setattr(compiler, "split_libraries", other_numba)
+    text = ("def k_pub(f):\n    x = ptr_float32(f[0])\n    o = ptr_float32(f[1])\n"
+            "    o[0] = pairwise_sum_f32(x, 0, f[2], 1)\n")
+    obj, symbol, externals = compiler.compile_object(text, "k_pub", "<k_pub>")
+    assert not set(externals) & set(mathlib_native.SYMBOLS.values())
+    x = np.linspace(-3, 5, 301, dtype=np.float32)
+    out = np.zeros(1, np.float32)
+    load_object(obj, symbol, "k_pub", externals, loader=loader)(
+        np.array([x.ctypes.data, out.ctypes.data, x.size], np.int64).ctypes.data)
+    assert out[0] == np.add.reduce(x)
