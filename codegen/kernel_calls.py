@@ -29,9 +29,9 @@ _WINDOW = ("c_in", "h", "w", "kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl
 def im2col_block(spec: Gemm) -> int:
     """Elements per vector copy of a convolution's im2col rows (one 64-byte vector;
     ``Calls.im2col_rows``), or 0 where rows are not contiguous runs of the input (a column stride
-    or input stride other than 1) or the kernel is wider than 8 (its columns are written out)."""
+    or input stride other than 1)."""
     consts = dict(spec.consts)
-    if consts.get("sw") != 1 or consts.get("xs_w") != 1 or not 1 <= consts.get("kw", 0) <= 8:
+    if consts.get("sw") != 1 or consts.get("xs_w") != 1:
         return 0
     return 64 // (4 if spec.dtype == "float32" else 8)
 
@@ -130,68 +130,38 @@ class Calls:
                     x_lim: str) -> None:
         """Image ``n``'s im2col columns where each row is a contiguous run of the input (column
         stride 1, unit input stride), the columns' rows ``hw + block`` elements apart.  Per
-        ``(channel, kernel row)`` one loop over output rows copies the row of every kernel column
-        (written out: a literal kernel width), each in whole vectors of ``block`` elements, all
-        loads, then all stores, so LLVM makes one vector load and store of each (a loop of unknown
-        length, such as the 13 or 30 columns of the ``cnn``'s rows, stays scalar).  A row's last
-        vector may read and write up to ``block - 1`` elements past the row: it reads only below
-        ``x_lim`` (an output row that would read further is copied one by one), and what it writes
-        past the row lies in the next row, written afterwards, or in the ``block`` elements after
-        the last, which the ``gemm`` never reads.  Rows above and below the input are zeroed in
-        one run each, those below after the copies."""
-        c, i, oh, ow, row, xo, ih0, oh_a, oh_b, rb, reach, q, hwp = (self.ns.fresh(h) for h in (
-            "c", "ki", "oh", "ow", "row", "xo", "ih0", "oh_a", "oh_b", "rb", "reach", "q", "hwp"))
-        kw = dict(spec.consts)["kw"]
-        zero = f"np.{spec.dtype}(0)"
-        t = [self.ns.fresh("t") for _ in range(block)]
+        ``(channel, kernel row, kernel column)`` each output row is one ``row_copy_*`` call
+        (``codegen.mathlib_copies``: the input's run in whole vectors of ``block`` elements, zeros
+        where the window lies outside it).  A row's last vector may read and write up to
+        ``block - 1`` elements past the row: it reads only below ``x_lim`` (an output row that would
+        read further is copied element by element), and what it writes past the row lies in the
+        next row, written afterwards, or in the ``block`` elements after the last, which the
+        ``gemm`` never reads.  Rows above and below the input are zeroed in one run each, those
+        below after the copies."""
+        c, i, j, oh, row, xo, ih0, oh_a, oh_b, rb, reach, shift, lo, hi, hwp = (self.ns.fresh(h) for h in (
+            "c", "ki", "kj", "oh", "row", "xo", "ih0", "oh_a", "oh_b", "rb", "reach", "iw", "lo_w", "hi_w", "hwp"))
+        copy = f"row_copy_{'f32' if spec.dtype == 'float32' else 'f64'}"
         sh, wo = v["sh"], v["wo"]
         self.emit(2, f"{hwp} = {hw} + {block}")
         self.emit(2, f"for {c} in range({v['c_in']}):")
         self.emit(3, f"for {i} in range({v['kh']}):")
-        self.emit(4, f"{rb} = ({c} * {v['kh']} + {i}) * {kw} * {hwp}")
         self.emit(4, f"{ih0} = {i} * {v['dil_h']} - {v['pt']}")  # output rows oh_a <= oh < oh_b read the input
         self.emit(4, f"{oh_a} = min(max(0, (-{ih0} + {sh} - 1) // {sh}), {v['ho']})")
         self.emit(4, f"{oh_b} = min(max({oh_a}, ({v['h']} - {ih0} + {sh} - 1) // {sh}), {v['ho']})")
-        shift, lo, hi = [], [], []
-        for j in range(kw):  # kernel column j reads x[xo + shift + ow] for lo <= ow < hi
-            shift.append(self.ns.fresh(f"iw{j}"))
-            lo.append(self.ns.fresh(f"lo{j}"))
-            hi.append(self.ns.fresh(f"hi{j}"))
-            self.emit(4, f"{shift[j]} = {j * dict(spec.consts)['dil_w']} - {v['pl']}")
-            self.emit(4, f"{lo[j]} = min(max(0, -{shift[j]}), {wo})")
-            self.emit(4, f"{hi[j]} = min(max({lo[j]}, {v['w']} - {shift[j]}), {wo})")
-        ends = ", ".join(f"{shift[j]} + {lo[j]} + ({hi[j]} - {lo[j]} + {block - 1}) // {block} * {block}"
-                         for j in range(kw))
-        self.emit(4, f"{reach} = max({ends})" if kw > 1 else f"{reach} = {ends}")
-        for j in range(kw):
-            self.emit(4, f"for {q} in range({oh_a} * {wo}):")
-            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
-        self.emit(4, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + ({oh_a} * {sh} + {ih0}) * {v['xs_h']}")
-        self.emit(4, f"{row} = {rb} + {oh_a} * {wo}")
-        self.emit(4, f"for {oh} in range({oh_a}, {oh_b}):")
-        self.emit(5, f"if {xo} + {reach} <= {x_lim}:")
-        for j in range(kw):
-            self.emit(6, f"for {ow} in range({lo[j]}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
-            self.emit(6, f"{q} = {lo[j]}")
-            self.emit(6, f"while {q} < {hi[j]}:")  # (numba's stepped range measured slower here)
-            for k in range(block):
-                self.emit(7, f"{t[k]} = {x}[{xo} + {shift[j]} + {q} + {k}]")
-            for k in range(block):
-                self.emit(7, f"{cols}[{row} + {j} * {hwp} + {q} + {k}] = {t[k]}")
-            self.emit(7, f"{q} += {block}")
-            self.emit(6, f"for {ow} in range({hi[j]}, {wo}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
-        self.emit(5, "else:")
-        for j in range(kw):
-            self.emit(6, f"for {ow} in range({wo}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {x}[{xo} + {shift[j]} + {ow}] "
-                         f"if {lo[j]} <= {ow} < {hi[j]} else {zero}")
-        self.emit(5, f"{xo} += {sh} * {v['xs_h']}")
-        self.emit(5, f"{row} += {wo}")
-        for j in range(kw):
-            self.emit(4, f"for {q} in range({oh_b} * {wo}, {hw}):")
-            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
+        self.emit(4, f"for {j} in range({v['kw']}):")  # kernel column j reads x[xo + ow] for lo <= ow < hi
+        self.emit(5, f"{rb} = (({c} * {v['kh']} + {i}) * {v['kw']} + {j}) * {hwp}")
+        self.emit(5, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
+        self.emit(5, f"{lo} = min(max(0, -{shift}), {wo})")
+        self.emit(5, f"{hi} = min(max({lo}, {v['w']} - {shift}), {wo})")
+        self.emit(5, f"{reach} = {lo} + ({hi} - {lo} + {block - 1}) // {block} * {block}")
+        self.emit(5, f"{copy}({cols}, {rb}, {x}, 0, 0, 0, {oh_a} * {wo}, False)")
+        self.emit(5, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + ({oh_a} * {sh} + {ih0}) * {v['xs_h']} + {shift}")
+        self.emit(5, f"{row} = {rb} + {oh_a} * {wo}")
+        self.emit(5, f"for {oh} in range({oh_a}, {oh_b}):")
+        self.emit(6, f"{copy}({cols}, {row}, {x}, {xo}, {lo}, {hi}, {wo}, {xo} + {reach} <= {x_lim})")
+        self.emit(6, f"{xo} += {sh} * {v['xs_h']}")
+        self.emit(6, f"{row} += {wo}")
+        self.emit(5, f"{copy}({cols}, {rb} + {oh_b} * {wo}, {x}, 0, 0, 0, {hw} - {oh_b} * {wo}, False)")
 
     def emit_x_limit(self, depth: int, v: dict[str, str], x_lim: str) -> None:
         """``x_lim``: one past the last element of input ``x`` this chunk's images may read (0 when a

@@ -680,7 +680,7 @@ HELPERS = frozenset({
     "exp_f32", "tanh_f32", "erf_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
     "mod_int", "ipow",
     "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64", "bits_to_f64",
-    "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan",
+    "transpose_copy_f32", "transpose_copy_f64", "row_copy_f32", "row_copy_f64", "max_nonnan", "min_nonnan",
     *(f"ptr_{name}" for name in NUMBA_DTYPES),
     *(f"gemm_{t}_{abi}" for t in ("f32", "f64") for abi in ("ilp64", "lp64")),
 })

@@ -377,7 +377,7 @@ def sign(a):
     return a - a if a == a else a
 
 
-from .mathlib_copies import transpose_copy_f32, transpose_copy_f64  # noqa: E402  (built on the intrinsics above)
+from .mathlib_copies import row_copy_f32, row_copy_f64, transpose_copy_f32, transpose_copy_f64  # noqa: E402
 from .mathlib_sums import compile_helpers, pairwise_sum_f32, pairwise_sum_f64  # noqa: E402
 
 #: Every name a generated kernel may use, for the namespace it is compiled in.
@@ -390,7 +390,7 @@ NAMESPACE: dict[str, object] = {
     "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64,
     "bits_to_f64": _i64_as_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
-    "max_nonnan": max_nonnan, "min_nonnan": min_nonnan,
+    "max_nonnan": max_nonnan, "min_nonnan": min_nonnan, "row_copy_f32": row_copy_f32, "row_copy_f64": row_copy_f64,
     **_PTRS,
     **_GEMMS,
 }

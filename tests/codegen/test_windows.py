@@ -63,12 +63,21 @@ def test_stride_one_convolutions_with_padding_and_dilation(kwargs):
     check(lambda x, w, b: F.conv2d(x, w, b, **kwargs) * 0.5, (x, w, b))
 
 
-@pytest.mark.parametrize("kernel", [(1, 1), (2, 5), (5, 2), (3, 8), (1, 9)])
+@pytest.mark.parametrize("kernel", [(1, 1), (2, 5), (5, 2), (3, 8), (1, 9), (2, 21)])
 def test_kernel_shapes(kernel):
-    # kernel width 9 is past the written-out columns: the element-wise im2col
+    # every kernel width copies rows in blocks (the kernel's columns are a loop, not written out);
+    # 21 columns: one output column per row
     x, w = arr(2, 3, 12, 21), arr(4, 3, *kernel)
     text = check(lambda x, w: F.conv2d(x, w) + 1.0, (x, w))
-    assert ("hwp" in text) == (kernel[1] <= 8)
+    assert "hwp" in text and "row_copy_f32" in text
+
+
+@pytest.mark.parametrize("stride", [(1, 2), (2, 3)])
+def test_column_strides_copy_element_by_element(stride):
+    # rows that are not contiguous runs of the input: the element-wise im2col
+    x, w, b = arr(2, 3, 12, 21), arr(4, 3, 3, 3), arr(4)
+    text = check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1) + 1.0, (x, w, b))
+    assert "hwp" not in text and "row_copy" not in text
 
 
 def test_float64_convolutions_and_pooling():
