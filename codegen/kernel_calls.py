@@ -239,17 +239,20 @@ class Calls:
             self.emit(depth + 2, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
                                  f"{j} * {v['dil_w']} * {v['xs_w']}])")
         self.emit(depth, f"{out}[{o} + {ow}] = {acc}")
-        for first, last in ((0, a), (b, v["wo"])):  # the border: every tap checked
-            self.emit(4, f"for {ow} in range({first}, {last}):")
-            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
-            self.emit(5, f"for {i} in range({v['kh']}):")
-            self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
-            self.emit(6, f"if 0 <= {base} < {v['h']}:")
-            self.emit(7, f"for {j} in range({v['kw']}):")
-            self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
-            self.emit(8, f"if 0 <= {win} < {v['w']}:")
-            self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
-            self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+        # the border, columns [0, a) then [b, wo) in one loop (written once: numba types it once),
+        # every tap checked
+        k = self.ns.fresh("k")
+        self.emit(4, f"for {k} in range({a} + {v['wo']} - {b}):")
+        self.emit(5, f"{ow} = {k} if {k} < {a} else {k} - {a} + {b}")
+        self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+        self.emit(5, f"for {i} in range({v['kh']}):")
+        self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
+        self.emit(6, f"if 0 <= {base} < {v['h']}:")
+        self.emit(7, f"for {j} in range({v['kw']}):")
+        self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
+        self.emit(8, f"if 0 <= {win} < {v['w']}:")
+        self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
+        self.emit(5, f"{out}[{o} + {ow}] = {acc}")
 
     def gemm(self, g: int, spec: Gemm) -> None:
         """Phase 1: ``C = A @ B`` through BLAS for this chunk's rows (or batch indices)."""
