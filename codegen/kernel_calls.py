@@ -37,13 +37,13 @@ def im2col_block(spec: Gemm) -> int:
 
 
 def pool_block(spec: Gemm) -> int:
-    """Windows per block of a max pooling's row (one 64-byte vector of outputs), when the window
-    is in the source and the input's rows are contiguous; else 0.  A row whose whole blocks may
-    read and write past it (below ``x_lim`` and this chunk's last output) runs the element-wise
-    loop over whole blocks: its length then is a multiple of the vector width, so LLVM's vector
-    loop does all of it, not its scalar remainder (the ``cnn``'s rows have 15 windows, fewer than
-    one vector).  What it writes past the row lies in later windows of this chunk, which are
-    written afterwards (the border's after the row's inside)."""
+    """Windows per block of a max pooling's row (one 64-byte vector of outputs, one
+    ``pool_max_*`` call), when the window is in the source and the input's rows are contiguous;
+    else 0.  A row whose whole blocks may read and write past it (below ``x_lim`` and this chunk's
+    last output) goes by whole blocks (the ``cnn``'s rows have 15 windows, fewer than one
+    vector); else the border loop does the whole row.  What a block writes past the row lies in
+    later windows of this chunk, which are written afterwards (the border's after the row's
+    inside)."""
     consts = dict(spec.consts)
     if not all(k in consts for k in ("kh", "kw", "sw", "dil_h", "dil_w", "xs_w")):
         return 0
@@ -186,8 +186,9 @@ class Calls:
     def pool(self, g: int, spec: Gemm) -> None:
         """Phase 1 of a max pooling: per image of this chunk, NaN-propagating max over windows
         (windows start at -inf, as the reference's padding does).  Windows that lie inside the
-        input (all but a border) take the max of their taps in registers, the taps written out
-        when the window size is a literal; the border checks every tap."""
+        input (all but a border) take the max of their taps in registers: a vector of windows per
+        ``pool_max_*`` call where ``pool_block`` allows (``codegen.mathlib_windows``), else the
+        taps written out when the window size is a literal; the border checks every tap."""
         v = self.gemm_params(g, spec, _WINDOW)
         x, out = self.ns.fresh(f"{spec.hint}_xp"), self.ns.fresh(f"{spec.hint}_outp")
         self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
@@ -200,7 +201,9 @@ class Calls:
         self.emit(1, f"{ow_b} = min(max({ow_a}, ({v['w']} - 1 - ({v['kw']} - 1) * {v['dil_w']} + {v['pl']}) "
                      f"// {v['sw']} + 1), {v['wo']})")
         x_lim, out_lim = self.ns.fresh("x_lim"), self.ns.fresh("out_lim")
-        if pool_block(spec):
+        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
+        block = pool_block(spec) if 0 < taps <= 16 else 0
+        if block:
             self.emit_x_limit(1, v, x_lim)
             self.emit(1, f"{out_lim} = hi * {v['c_in']} * {v['ho']} * {v['wo']}")
         self.emit(1, f"for {n} in range(lo, hi):")
@@ -213,32 +216,35 @@ class Calls:
         a, b = self.ns.fresh("ow_lo"), self.ns.fresh("ow_hi")
         self.emit(4, f"{a} = {ow_a} if {inside} else 0")
         self.emit(4, f"{b} = {ow_b} if {inside} else 0")
-        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
-        stop = b
-        block = pool_block(spec)
-        if block:  # whole blocks of windows where the last may read and write past the row
-            nb, stop = self.ns.fresh("nb"), self.ns.fresh("ow_stop")
+        if block:  # whole blocks of windows, the last of which may read and write past the row
+            nb, blk = self.ns.fresh("nb"), self.ns.fresh("blk")
             kh, kw, sw, dh, dw = (consts[k] for k in ("kh", "kw", "sw", "dil_h", "dil_w"))
             self.emit(4, f"{nb} = ({b} - {a} + {block - 1}) // {block}")
-            self.emit(4, f"{stop} = {b}")
+            # the last block's last tap row, from its last window's first column: pool_max_* reads
+            # sw vectors per tap from its first window, up to sw - 1 past its last window's tap
             corner = f"{xb} + ({hin} + {(kh - 1) * dh}) * {v['xs_h']} + ({a} + {nb} * {block} - 1) * {sw} - {v['pl']}"
-            self.emit(4, f"if {o} + {a} + {nb} * {block} <= {out_lim} and {corner} + {(kw - 1) * dw + 1} <= {x_lim}:")
-            self.emit(5, f"{stop} = {a} + {nb} * {block}")
-        depth = 5
-        self.emit(4, f"for {ow} in range({a}, {stop}):")
-        self.emit(depth, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
-        if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
-            for t in range(taps):
-                ti, tj = divmod(t, consts["kw"])
-                value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
-                self.emit(depth, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+            self.emit(4, f"if {o} + {a} + {nb} * {block} <= {out_lim} and {corner} + {(kw - 1) * dw + sw} <= {x_lim}:")
+            self.emit(5, f"for {blk} in range({nb}):")  # one vector of windows per call (mathlib_windows)
+            self.emit(6, f"{ow} = {a} + {blk} * {block}")
+            self.emit(6, f"pool_max_{'f32' if spec.dtype == 'float32' else 'f64'}({out}, {o} + {ow}, {x}, {xb} + "
+                         f"{hin} * {v['xs_h']} + {ow} * {sw} - {v['pl']}, {v['xs_h']}, {kh}, {kw}, {sw}, {dh}, {dw})")
+            self.emit(4, "else:")  # (the chunk's last rows) the border loop below does the whole row
+            self.emit(5, f"{b} = {a}")
         else:
-            self.emit(depth, f"{acc} = np.{spec.dtype}(-np.inf)")
-            self.emit(depth, f"for {i} in range({v['kh']}):")
-            self.emit(depth + 1, f"for {j} in range({v['kw']}):")
-            self.emit(depth + 2, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
-                                 f"{j} * {v['dil_w']} * {v['xs_w']}])")
-        self.emit(depth, f"{out}[{o} + {ow}] = {acc}")
+            self.emit(4, f"for {ow} in range({a}, {b}):")
+            self.emit(5, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
+            if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
+                for t in range(taps):
+                    ti, tj = divmod(t, consts["kw"])
+                    value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
+                    self.emit(5, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+            else:
+                self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+                self.emit(5, f"for {i} in range({v['kh']}):")
+                self.emit(6, f"for {j} in range({v['kw']}):")
+                self.emit(7, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
+                             f"{j} * {v['dil_w']} * {v['xs_w']}])")
+            self.emit(5, f"{out}[{o} + {ow}] = {acc}")
         # the border, columns [0, a) then [b, wo) in one loop (written once: numba types it once),
         # every tap checked
         k = self.ns.fresh("k")

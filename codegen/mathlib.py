@@ -26,8 +26,7 @@ from numba.core.extending import intrinsic
 
 __all__ = [
     "DTYPES", "erf_f32", "exp_f32", "tanh_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
-    "mod_int",
-    "ipow", "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64",
+    "mod_int", "ipow", "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64",
     "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan", "NAMESPACE", "compile_helpers",
 ]
 
@@ -379,6 +378,7 @@ def sign(a):
 
 from .mathlib_copies import row_copy_f32, row_copy_f64, transpose_copy_f32, transpose_copy_f64  # noqa: E402
 from .mathlib_sums import compile_helpers, pairwise_sum_f32, pairwise_sum_f64  # noqa: E402
+from .mathlib_windows import pool_max_f32, pool_max_f64  # noqa: E402
 
 #: Every name a generated kernel may use, for the namespace it is compiled in.
 NAMESPACE: dict[str, object] = {
@@ -388,7 +388,7 @@ NAMESPACE: dict[str, object] = {
     "floordiv_int": floordiv_int, "mod_int": mod_int, "ipow": ipow,
     "maximum": maximum, "minimum": minimum, "fmax": fmax, "fmin": fmin, "sign": sign,
     "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64,
-    "bits_to_f64": _i64_as_f64,
+    "bits_to_f64": _i64_as_f64, "pool_max_f32": pool_max_f32, "pool_max_f64": pool_max_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
     "max_nonnan": max_nonnan, "min_nonnan": min_nonnan, "row_copy_f32": row_copy_f32, "row_copy_f64": row_copy_f64,
     **_PTRS,
