@@ -104,7 +104,7 @@ class Gemm:
     swap: bool = False
     #: window parameters written into the source as literals instead of read from the frame: the
     #: op's geometry (kernel size, stride, dilation, padding) and a unit innermost input stride,
-    #: so the row copies of im2col and pooling become plain (vectorized) loops
+    #: so im2col and pooling rows go by whole vectors (``row_copy_*``, ``pool_max_*``)
     consts: tuple[tuple[str, int], ...] = ()
 
 
