@@ -29,21 +29,21 @@ _WINDOW = ("c_in", "h", "w", "kh", "kw", "sh", "sw", "dil_h", "dil_w", "pt", "pl
 def im2col_block(spec: Gemm) -> int:
     """Elements per vector copy of a convolution's im2col rows (one 64-byte vector;
     ``Calls.im2col_rows``), or 0 where rows are not contiguous runs of the input (a column stride
-    or input stride other than 1) or the kernel is wider than 8 (its columns are written out)."""
+    or input stride other than 1)."""
     consts = dict(spec.consts)
-    if consts.get("sw") != 1 or consts.get("xs_w") != 1 or not 1 <= consts.get("kw", 0) <= 8:
+    if consts.get("sw") != 1 or consts.get("xs_w") != 1:
         return 0
     return 64 // (4 if spec.dtype == "float32" else 8)
 
 
 def pool_block(spec: Gemm) -> int:
-    """Windows per block of a max pooling's row (one 64-byte vector of outputs), when the window
-    is in the source and the input's rows are contiguous; else 0.  A row whose whole blocks may
-    read and write past it (below ``x_lim`` and this chunk's last output) runs the element-wise
-    loop over whole blocks: its length then is a multiple of the vector width, so LLVM's vector
-    loop does all of it, not its scalar remainder (the ``cnn``'s rows have 15 windows, fewer than
-    one vector).  What it writes past the row lies in later windows of this chunk, which are
-    written afterwards (the border's after the row's inside)."""
+    """Windows per block of a max pooling's row (one 64-byte vector of outputs, one
+    ``pool_max_*`` call), when the window is in the source and the input's rows are contiguous;
+    else 0.  A row whose whole blocks may read and write past it (below ``x_lim`` and this chunk's
+    last output) goes by whole blocks (the ``cnn``'s rows have 15 windows, fewer than one
+    vector); else the border loop does the whole row.  What a block writes past the row lies in
+    later windows of this chunk, which are written afterwards (the border's after the row's
+    inside)."""
     consts = dict(spec.consts)
     if not all(k in consts for k in ("kh", "kw", "sw", "dil_h", "dil_w", "xs_w")):
         return 0
@@ -130,68 +130,38 @@ class Calls:
                     x_lim: str) -> None:
         """Image ``n``'s im2col columns where each row is a contiguous run of the input (column
         stride 1, unit input stride), the columns' rows ``hw + block`` elements apart.  Per
-        ``(channel, kernel row)`` one loop over output rows copies the row of every kernel column
-        (written out: a literal kernel width), each in whole vectors of ``block`` elements, all
-        loads, then all stores, so LLVM makes one vector load and store of each (a loop of unknown
-        length, such as the 13 or 30 columns of the ``cnn``'s rows, stays scalar).  A row's last
-        vector may read and write up to ``block - 1`` elements past the row: it reads only below
-        ``x_lim`` (an output row that would read further is copied one by one), and what it writes
-        past the row lies in the next row, written afterwards, or in the ``block`` elements after
-        the last, which the ``gemm`` never reads.  Rows above and below the input are zeroed in
-        one run each, those below after the copies."""
-        c, i, oh, ow, row, xo, ih0, oh_a, oh_b, rb, reach, q, hwp = (self.ns.fresh(h) for h in (
-            "c", "ki", "oh", "ow", "row", "xo", "ih0", "oh_a", "oh_b", "rb", "reach", "q", "hwp"))
-        kw = dict(spec.consts)["kw"]
-        zero = f"np.{spec.dtype}(0)"
-        t = [self.ns.fresh("t") for _ in range(block)]
+        ``(channel, kernel row, kernel column)`` each output row is one ``row_copy_*`` call
+        (``codegen.mathlib_windows``: the input's run in whole vectors of ``block`` elements, zeros
+        where the window lies outside it).  A row's last vector may read and write up to
+        ``block - 1`` elements past the row: it reads only below ``x_lim`` (an output row that would
+        read further is copied element by element), and what it writes past the row lies in the
+        next row, written afterwards, or in the ``block`` elements after the last, which the
+        ``gemm`` never reads.  Rows above and below the input are zeroed in one run each, those
+        below after the copies."""
+        c, i, j, oh, row, xo, ih0, oh_a, oh_b, rb, reach, shift, lo, hi, hwp = (self.ns.fresh(h) for h in (
+            "c", "ki", "kj", "oh", "row", "xo", "ih0", "oh_a", "oh_b", "rb", "reach", "iw", "lo_w", "hi_w", "hwp"))
+        copy = f"row_copy_{'f32' if spec.dtype == 'float32' else 'f64'}"
         sh, wo = v["sh"], v["wo"]
         self.emit(2, f"{hwp} = {hw} + {block}")
         self.emit(2, f"for {c} in range({v['c_in']}):")
         self.emit(3, f"for {i} in range({v['kh']}):")
-        self.emit(4, f"{rb} = ({c} * {v['kh']} + {i}) * {kw} * {hwp}")
         self.emit(4, f"{ih0} = {i} * {v['dil_h']} - {v['pt']}")  # output rows oh_a <= oh < oh_b read the input
         self.emit(4, f"{oh_a} = min(max(0, (-{ih0} + {sh} - 1) // {sh}), {v['ho']})")
         self.emit(4, f"{oh_b} = min(max({oh_a}, ({v['h']} - {ih0} + {sh} - 1) // {sh}), {v['ho']})")
-        shift, lo, hi = [], [], []
-        for j in range(kw):  # kernel column j reads x[xo + shift + ow] for lo <= ow < hi
-            shift.append(self.ns.fresh(f"iw{j}"))
-            lo.append(self.ns.fresh(f"lo{j}"))
-            hi.append(self.ns.fresh(f"hi{j}"))
-            self.emit(4, f"{shift[j]} = {j * dict(spec.consts)['dil_w']} - {v['pl']}")
-            self.emit(4, f"{lo[j]} = min(max(0, -{shift[j]}), {wo})")
-            self.emit(4, f"{hi[j]} = min(max({lo[j]}, {v['w']} - {shift[j]}), {wo})")
-        ends = ", ".join(f"{shift[j]} + {lo[j]} + ({hi[j]} - {lo[j]} + {block - 1}) // {block} * {block}"
-                         for j in range(kw))
-        self.emit(4, f"{reach} = max({ends})" if kw > 1 else f"{reach} = {ends}")
-        for j in range(kw):
-            self.emit(4, f"for {q} in range({oh_a} * {wo}):")
-            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
-        self.emit(4, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + ({oh_a} * {sh} + {ih0}) * {v['xs_h']}")
-        self.emit(4, f"{row} = {rb} + {oh_a} * {wo}")
-        self.emit(4, f"for {oh} in range({oh_a}, {oh_b}):")
-        self.emit(5, f"if {xo} + {reach} <= {x_lim}:")
-        for j in range(kw):
-            self.emit(6, f"for {ow} in range({lo[j]}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
-            self.emit(6, f"{q} = {lo[j]}")
-            self.emit(6, f"while {q} < {hi[j]}:")  # (numba's stepped range measured slower here)
-            for k in range(block):
-                self.emit(7, f"{t[k]} = {x}[{xo} + {shift[j]} + {q} + {k}]")
-            for k in range(block):
-                self.emit(7, f"{cols}[{row} + {j} * {hwp} + {q} + {k}] = {t[k]}")
-            self.emit(7, f"{q} += {block}")
-            self.emit(6, f"for {ow} in range({hi[j]}, {wo}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {zero}")
-        self.emit(5, "else:")
-        for j in range(kw):
-            self.emit(6, f"for {ow} in range({wo}):")
-            self.emit(7, f"{cols}[{row} + {j} * {hwp} + {ow}] = {x}[{xo} + {shift[j]} + {ow}] "
-                         f"if {lo[j]} <= {ow} < {hi[j]} else {zero}")
-        self.emit(5, f"{xo} += {sh} * {v['xs_h']}")
-        self.emit(5, f"{row} += {wo}")
-        for j in range(kw):
-            self.emit(4, f"for {q} in range({oh_b} * {wo}, {hw}):")
-            self.emit(5, f"{cols}[{rb} + {j} * {hwp} + {q}] = {zero}")
+        self.emit(4, f"for {j} in range({v['kw']}):")  # kernel column j reads x[xo + ow] for lo <= ow < hi
+        self.emit(5, f"{rb} = (({c} * {v['kh']} + {i}) * {v['kw']} + {j}) * {hwp}")
+        self.emit(5, f"{shift} = {j} * {v['dil_w']} - {v['pl']}")
+        self.emit(5, f"{lo} = min(max(0, -{shift}), {wo})")
+        self.emit(5, f"{hi} = min(max({lo}, {v['w']} - {shift}), {wo})")
+        self.emit(5, f"{reach} = {lo} + ({hi} - {lo} + {block - 1}) // {block} * {block}")
+        self.emit(5, f"{copy}({cols}, {rb}, {x}, 0, 0, 0, {oh_a} * {wo}, False)")
+        self.emit(5, f"{xo} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + ({oh_a} * {sh} + {ih0}) * {v['xs_h']} + {shift}")
+        self.emit(5, f"{row} = {rb} + {oh_a} * {wo}")
+        self.emit(5, f"for {oh} in range({oh_a}, {oh_b}):")
+        self.emit(6, f"{copy}({cols}, {row}, {x}, {xo}, {lo}, {hi}, {wo}, {xo} + {reach} <= {x_lim})")
+        self.emit(6, f"{xo} += {sh} * {v['xs_h']}")
+        self.emit(6, f"{row} += {wo}")
+        self.emit(5, f"{copy}({cols}, {rb} + {oh_b} * {wo}, {x}, 0, 0, 0, {hw} - {oh_b} * {wo}, False)")
 
     def emit_x_limit(self, depth: int, v: dict[str, str], x_lim: str) -> None:
         """``x_lim``: one past the last element of input ``x`` this chunk's images may read (0 when a
@@ -216,8 +186,9 @@ class Calls:
     def pool(self, g: int, spec: Gemm) -> None:
         """Phase 1 of a max pooling: per image of this chunk, NaN-propagating max over windows
         (windows start at -inf, as the reference's padding does).  Windows that lie inside the
-        input (all but a border) take the max of their taps in registers, the taps written out
-        when the window size is a literal; the border checks every tap."""
+        input (all but a border) take the max of their taps in registers: a vector of windows per
+        ``pool_max_*`` call where ``pool_block`` allows (``codegen.mathlib_windows``), else the
+        taps written out when the window size is a literal; the border checks every tap."""
         v = self.gemm_params(g, spec, _WINDOW)
         x, out = self.ns.fresh(f"{spec.hint}_xp"), self.ns.fresh(f"{spec.hint}_outp")
         self.emit(1, f"{x} = ptr_{spec.dtype}({v['x']})")
@@ -230,7 +201,9 @@ class Calls:
         self.emit(1, f"{ow_b} = min(max({ow_a}, ({v['w']} - 1 - ({v['kw']} - 1) * {v['dil_w']} + {v['pl']}) "
                      f"// {v['sw']} + 1), {v['wo']})")
         x_lim, out_lim = self.ns.fresh("x_lim"), self.ns.fresh("out_lim")
-        if pool_block(spec):
+        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
+        block = pool_block(spec) if 0 < taps <= 16 else 0
+        if block:
             self.emit_x_limit(1, v, x_lim)
             self.emit(1, f"{out_lim} = hi * {v['c_in']} * {v['ho']} * {v['wo']}")
         self.emit(1, f"for {n} in range(lo, hi):")
@@ -243,43 +216,49 @@ class Calls:
         a, b = self.ns.fresh("ow_lo"), self.ns.fresh("ow_hi")
         self.emit(4, f"{a} = {ow_a} if {inside} else 0")
         self.emit(4, f"{b} = {ow_b} if {inside} else 0")
-        taps = consts["kh"] * consts["kw"] if "kh" in consts and "kw" in consts else 0
-        stop = b
-        block = pool_block(spec)
-        if block:  # whole blocks of windows where the last may read and write past the row
-            nb, stop = self.ns.fresh("nb"), self.ns.fresh("ow_stop")
+        if block:  # whole blocks of windows, the last of which may read and write past the row
+            nb, blk = self.ns.fresh("nb"), self.ns.fresh("blk")
             kh, kw, sw, dh, dw = (consts[k] for k in ("kh", "kw", "sw", "dil_h", "dil_w"))
             self.emit(4, f"{nb} = ({b} - {a} + {block - 1}) // {block}")
-            self.emit(4, f"{stop} = {b}")
+            # the last block's last tap row, from its last window's first column: pool_max_* reads
+            # sw vectors per tap from its first window, up to sw - 1 past its last window's tap
             corner = f"{xb} + ({hin} + {(kh - 1) * dh}) * {v['xs_h']} + ({a} + {nb} * {block} - 1) * {sw} - {v['pl']}"
-            self.emit(4, f"if {o} + {a} + {nb} * {block} <= {out_lim} and {corner} + {(kw - 1) * dw + 1} <= {x_lim}:")
-            self.emit(5, f"{stop} = {a} + {nb} * {block}")
-        depth = 5
-        self.emit(4, f"for {ow} in range({a}, {stop}):")
-        self.emit(depth, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
-        if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
-            for t in range(taps):
-                ti, tj = divmod(t, consts["kw"])
-                value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
-                self.emit(depth, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+            self.emit(4, f"if {o} + {a} + {nb} * {block} <= {out_lim} and {corner} + {(kw - 1) * dw + sw} <= {x_lim}:")
+            self.emit(5, f"for {blk} in range({nb}):")  # one vector of windows per call (mathlib_windows)
+            self.emit(6, f"{ow} = {a} + {blk} * {block}")
+            self.emit(6, f"pool_max_{'f32' if spec.dtype == 'float32' else 'f64'}({out}, {o} + {ow}, {x}, {xb} + "
+                         f"{hin} * {v['xs_h']} + {ow} * {sw} - {v['pl']}, {v['xs_h']}, {kh}, {kw}, {sw}, {dh}, {dw})")
+            self.emit(4, "else:")  # (the chunk's last rows) the border loop below does the whole row
+            self.emit(5, f"{b} = {a}")
         else:
-            self.emit(depth, f"{acc} = np.{spec.dtype}(-np.inf)")
-            self.emit(depth, f"for {i} in range({v['kh']}):")
-            self.emit(depth + 1, f"for {j} in range({v['kw']}):")
-            self.emit(depth + 2, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
-                                 f"{j} * {v['dil_w']} * {v['xs_w']}])")
-        self.emit(depth, f"{out}[{o} + {ow}] = {acc}")
-        for first, last in ((0, a), (b, v["wo"])):  # the border: every tap checked
-            self.emit(4, f"for {ow} in range({first}, {last}):")
-            self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
-            self.emit(5, f"for {i} in range({v['kh']}):")
-            self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
-            self.emit(6, f"if 0 <= {base} < {v['h']}:")
-            self.emit(7, f"for {j} in range({v['kw']}):")
-            self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
-            self.emit(8, f"if 0 <= {win} < {v['w']}:")
-            self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
+            self.emit(4, f"for {ow} in range({a}, {b}):")
+            self.emit(5, f"{base} = {xb} + {hin} * {v['xs_h']} + ({ow} * {v['sw']} - {v['pl']}) * {v['xs_w']}")
+            if 0 < taps <= 16:  # the window's taps written out: the loop over columns vectorizes
+                for t in range(taps):
+                    ti, tj = divmod(t, consts["kw"])
+                    value = f"{x}[{base} + {ti} * {v['dil_h']} * {v['xs_h']} + {tj} * {v['dil_w']} * {v['xs_w']}]"
+                    self.emit(5, f"{acc} = {value}" if t == 0 else f"{acc} = maximum({acc}, {value})")
+            else:
+                self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+                self.emit(5, f"for {i} in range({v['kh']}):")
+                self.emit(6, f"for {j} in range({v['kw']}):")
+                self.emit(7, f"{acc} = maximum({acc}, {x}[{base} + {i} * {v['dil_h']} * {v['xs_h']} + "
+                             f"{j} * {v['dil_w']} * {v['xs_w']}])")
             self.emit(5, f"{out}[{o} + {ow}] = {acc}")
+        # the border, columns [0, a) then [b, wo) in one loop (written once: numba types it once),
+        # every tap checked
+        k = self.ns.fresh("k")
+        self.emit(4, f"for {k} in range({a} + {v['wo']} - {b}):")
+        self.emit(5, f"{ow} = {k} if {k} < {a} else {k} - {a} + {b}")
+        self.emit(5, f"{acc} = np.{spec.dtype}(-np.inf)")
+        self.emit(5, f"for {i} in range({v['kh']}):")
+        self.emit(6, f"{base} = {hin} + {i} * {v['dil_h']}")
+        self.emit(6, f"if 0 <= {base} < {v['h']}:")
+        self.emit(7, f"for {j} in range({v['kw']}):")
+        self.emit(8, f"{win} = {ow} * {v['sw']} - {v['pl']} + {j} * {v['dil_w']}")
+        self.emit(8, f"if 0 <= {win} < {v['w']}:")
+        self.emit(9, f"{acc} = maximum({acc}, {x}[{xb} + {base} * {v['xs_h']} + {win} * {v['xs_w']}])")
+        self.emit(5, f"{out}[{o} + {ow}] = {acc}")
 
     def gemm(self, g: int, spec: Gemm) -> None:
         """Phase 1: ``C = A @ B`` through BLAS for this chunk's rows (or batch indices)."""

@@ -26,8 +26,7 @@ from numba.core.extending import intrinsic
 
 __all__ = [
     "DTYPES", "erf_f32", "exp_f32", "tanh_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int",
-    "mod_int",
-    "ipow", "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64",
+    "mod_int", "ipow", "maximum", "minimum", "fmax", "fmin", "sign", "pairwise_sum_f32", "pairwise_sum_f64",
     "transpose_copy_f32", "transpose_copy_f64", "max_nonnan", "min_nonnan", "NAMESPACE", "compile_helpers",
 ]
 
@@ -384,6 +383,7 @@ from .mathlib_native import (  # noqa: E402
     transpose_copy_f32,
     transpose_copy_f64,
 )
+from .mathlib_windows import pool_max_f32, pool_max_f64, row_copy_f32, row_copy_f64  # noqa: E402
 
 #: Every name a generated kernel may use, for the namespace it is compiled in.
 NAMESPACE: dict[str, object] = {
@@ -393,9 +393,9 @@ NAMESPACE: dict[str, object] = {
     "floordiv_int": floordiv_int, "mod_int": mod_int, "ipow": ipow,
     "maximum": maximum, "minimum": minimum, "fmax": fmax, "fmin": fmin, "sign": sign,
     "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64,
-    "bits_to_f64": _i64_as_f64,
+    "bits_to_f64": _i64_as_f64, "pool_max_f32": pool_max_f32, "pool_max_f64": pool_max_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
-    "max_nonnan": max_nonnan, "min_nonnan": min_nonnan,
+    "max_nonnan": max_nonnan, "min_nonnan": min_nonnan, "row_copy_f32": row_copy_f32, "row_copy_f64": row_copy_f64,
     **_PTRS,
     **_GEMMS,
 }

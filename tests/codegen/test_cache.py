@@ -117,6 +117,12 @@ def test_default_location_follows_xdg_and_home(monkeypatch, tmp_path):
     assert cache_root() == tmp_path / ".cache" / "numpy-tracer"
 
 
+def test_every_helper_module_is_hashed_into_the_environment_key():
+    # kernels inline what codegen/mathlib*.py define: an edit to any of them must change the key
+    modules = {p.name for p in (ROOT / "codegen").glob("mathlib*.py")}
+    assert modules == set(environment._HELPER_FILES)
+
+
 def test_entries_are_keyed_by_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TRACER_CACHE_DIR", str(tmp_path))
     key = cache.environment_key()

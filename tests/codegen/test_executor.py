@@ -298,7 +298,8 @@ def test_window_geometry_is_written_into_the_kernel_source():
     # kernel size, stride, dilation and padding are literals, and so is a unit innermost input
     # stride; a strided view as input keeps its stride a frame value
     def f(x, w):
-        return F.max_pool2d(F.conv2d(x, w, stride=(1, 2)), 2), F.conv2d(x[..., ::2], w, padding=1)
+        return (F.max_pool2d(F.conv2d(x, w, stride=(1, 2)), 2), F.conv2d(x[..., ::2], w, padding=1),
+                F.max_pool2d(x[..., ::2], 2))
 
     x, w = f32(2, 3, 10, 12), f32(4, 3, 3, 2)
     sm = trace_quietly(f, (x, w))
@@ -306,8 +307,12 @@ def test_window_geometry_is_written_into_the_kernel_source():
     assert_close(got, want)
     text = "\n".join(k.text for k in ex.plan((x, w)).kernels)
     assert "conv2d_xp[xo + ow * 2 * 1]" in text, text  # stride 2, unit input stride
-    assert "xo = xb + ih * max_pool2d_xs_h + (ow * 2 - 0) * 1" in text, text  # a window inside the input
-    assert "max_pool2d_xp[xo + 1 * 1 * max_pool2d_xs_h + 1 * 1 * 1]" in text, text  # its last tap, written out
+    # a vector of windows inside the input, the geometry (kh, kw, sw, dil_h, dil_w) literals
+    assert ("pool_max_f32(max_pool2d_outp, o + ow, max_pool2d_xp, xb + ih * max_pool2d_xs_h + ow * 2 - 0, "
+            "max_pool2d_xs_h, 2, 2, 2, 1, 1)") in text, text
+    # x[..., ::2]: a window inside the input, its taps written out, the column stride from the frame
+    assert "xo = xb + ih * max_pool2d_xs_h + (ow * 2 - 0) * max_pool2d_xs_w" in text, text
+    assert "max_pool2d_xp[xo + 1 * 1 * max_pool2d_xs_h + 1 * 1 * max_pool2d_xs_w]" in text, text
     assert "conv2d_xp[xo + ow * 1 * conv2d_xs_w]" in text, text  # x[..., ::2]: its stride from the frame
     assert "conv2d_kh" not in text and "max_pool2d_sw" not in text
 

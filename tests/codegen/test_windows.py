@@ -63,12 +63,21 @@ def test_stride_one_convolutions_with_padding_and_dilation(kwargs):
     check(lambda x, w, b: F.conv2d(x, w, b, **kwargs) * 0.5, (x, w, b))
 
 
-@pytest.mark.parametrize("kernel", [(1, 1), (2, 5), (5, 2), (3, 8), (1, 9)])
+@pytest.mark.parametrize("kernel", [(1, 1), (2, 5), (5, 2), (3, 8), (1, 9), (2, 21)])
 def test_kernel_shapes(kernel):
-    # kernel width 9 is past the written-out columns: the element-wise im2col
+    # every kernel width copies rows in blocks (the kernel's columns are a loop, not written out);
+    # 21 columns: one output column per row
     x, w = arr(2, 3, 12, 21), arr(4, 3, *kernel)
     text = check(lambda x, w: F.conv2d(x, w) + 1.0, (x, w))
-    assert ("hwp" in text) == (kernel[1] <= 8)
+    assert "hwp" in text and "row_copy_f32" in text
+
+
+@pytest.mark.parametrize("stride", [(1, 2), (2, 3)])
+def test_column_strides_copy_element_by_element(stride):
+    # rows that are not contiguous runs of the input: the element-wise im2col
+    x, w, b = arr(2, 3, 12, 21), arr(4, 3, 3, 3), arr(4)
+    text = check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1) + 1.0, (x, w, b))
+    assert "hwp" not in text and "row_copy" not in text
 
 
 def test_float64_convolutions_and_pooling():
@@ -121,7 +130,7 @@ def test_max_pooling_of_a_batch_of_one_split_over_channels_rows():
         return F.max_pool2d(np.maximum(F.conv2d(x, w, b), 0.0), 2)
 
     text = check(f, (x, w, b))
-    assert "ow_stop" in text  # whole blocks of windows
+    assert "pool_max_f32" in text  # whole blocks of windows (mathlib_windows)
 
 
 def test_the_cnn_pipeline_matches_at_odd_sizes():
