@@ -21,6 +21,7 @@ from .fusion import Group
 from .kernels import SWAP_BLOCK, KernelSource, KernelSpec, KNode, Mem, generate
 from .loops import on_domain as _on_domain
 from .loops import simplify as _simplify
+from .mathlib_gemm import scratch_floats
 from .matmuls import _swap
 from .plan_types import ABSOLUTE, ARENA, OUTBLOCK, KernelStep, align_up, hint_of
 
@@ -152,8 +153,10 @@ class Frames:
             mem_specs.append(Mem(key[3], tuple(kinds), hint))
         name = _kernel_name(self.g, grp.members)
         split_cols = self.column_split(gemms, grp, dims, n_outer, n_inner)
+        swaps = [split_cols and _swap(*g) for g in gemms]
         spec = KernelSpec(n_outer, n_inner, tuple(mem_specs), tuple(k for k, _ in scalars), tuple(knodes), name,
-                          tuple(replace(g[0], cols=split_cols, swap=split_cols and _swap(*g)) for g in gemms))
+                          tuple(replace(g[0], cols=split_cols, swap=sw, own=sw and self.own_gemm(*g))
+                                for g, sw in zip(gemms, swaps)))
         source = self.source_of(spec)
         kid = self.kernel_index.get(source.text)
         if kid is None:
@@ -179,6 +182,8 @@ class Frames:
             if "cols" in values:
                 cols_offsets[g] = total
                 total += values["cols"][1]
+            elif spec.gemms[g].own:  # the activations' packed panels (codegen.mathlib_gemm)
+                swapped = max(swapped, align_up(scratch_floats(values["m"], values["k"]) * 4))
             elif spec.gemms[g].swap:
                 width = min(-(-extent0 // chunks), SWAP_BLOCK)
                 swapped = max(swapped, align_up(width * values["m"] * np.dtype(gspec.dtype).itemsize))

@@ -281,6 +281,11 @@ class Calls:
                 name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
                 self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
                 strides[which].append(name)
+        if spec.n_batch == 0 and spec.own:  # C[:, lo:hi] = A @ W[lo:hi].T, W read in place (codegen.mathlib_gemm)
+            ct = self.gemm_params(g, spec, ("ct",))["ct"]
+            self.emit(1, f"gemm_wt_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, {v['m']}, "
+                         f"{v['k']}, lo, hi, {ct})")
+            return
         if spec.n_batch == 0 and spec.swap:
             w = self.gemm_params(g, spec, ("b_cs", "ct"))
             c0, c1 = (self.ns.fresh(h) for h in ("c0", "c1"))

@@ -41,6 +41,13 @@ class Matmuls:
                 return False
         return True
 
+    def own_gemm(self, spec: Gemm, values: dict) -> bool:
+        """Whether swapped matmul ``spec`` runs on ``codegen.mathlib_gemm`` (``PlanOptions.own_gemm``;
+        ``codegen.mathlib_gemm.use_own`` says which qualify)."""
+        from .mathlib_gemm import use_own
+
+        return self.options.own_gemm and use_own(spec, values)
+
     @staticmethod
     def splittable(gemms: list) -> bool:
         """Whether a kernel's BLAS calls may be split over our threads: only with our private,

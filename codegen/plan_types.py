@@ -68,6 +68,10 @@ class PlanOptions:
         Products of one left operand by the pieces of one split weight (attention's query, key
         and value projections from ``in_proj_weight``) become one product by the whole weight,
         its bias added once, and column slices of it (``ir.passes.merge_split_products``).
+    own_gemm : bool
+        A float32 product of few rows by a ``Linear`` weight, computed transposed in column
+        blocks (``Gemm.swap``), runs on our own AVX-512 ``gemm`` (``codegen.mathlib_gemm``: the weight
+        read in place) instead of OpenBLAS and a transposing copy, where LLVM targets AVX-512F.
     """
 
     fuse: bool = True
@@ -80,6 +84,7 @@ class PlanOptions:
     copy_transposes: bool = True
     prepack: bool = True
     merge_splits: bool = True
+    own_gemm: bool = True
 
 
 @dataclass

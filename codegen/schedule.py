@@ -31,7 +31,7 @@ __all__ = ["HELPERS", "WARM_UP", "Schedule", "estimate", "helpers_of", "plan"]
 #: with a one-line kernel, which were 1.5 and 1.35 s as numba functions).
 HELPERS = {
     "transpose_copy_f32(": 0.2, "transpose_copy_f64(": 0.2,
-    "pairwise_sum_f32(": 0.05, "pairwise_sum_f64(": 0.05,
+    "pairwise_sum_f32(": 0.05, "pairwise_sum_f64(": 0.05, "gemm_wt_f32(": 0.15,  # codegen.mathlib_gemm: 0.13-0.17 s
 }
 #: A one-line kernel (source, name) per helper that compiles it as kernels call it (before forking).
 WARM_UP = {
@@ -43,6 +43,8 @@ WARM_UP = {
                           "k_warm_ps32"),
     "pairwise_sum_f64(": ("def k_warm_ps64(f):\n    f[0] = np.int64(pairwise_sum_f64(ptr_float64(f[1]), 0, f[2], 1))\n",
                           "k_warm_ps64"),
+    "gemm_wt_f32(": (f"def k_warm_gw32(f):\n    gemm_wt_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
+                     "k_warm_gw32"),
 }
 #: Seconds per character of kernel source (numba's typing and lowering, LLVM), and per kernel.
 PER_CHAR = 1 / 5000
