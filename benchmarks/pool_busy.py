@@ -33,17 +33,17 @@ class _Ways:
     """Switches the pool between the ways; ``adaptive`` keeps its back-off across its blocks."""
 
     def __init__(self, pool: Any) -> None:
-        self.pool, self.now, self.saved = pool, "adaptive", pool.ctrl[_BACKOFF].copy()
+        self.pool, self.now, self.saved, self.until = pool, "adaptive", pool.ctrl[_BACKOFF].copy(), 0
 
     def use(self, way: str) -> None:
         c = self.pool.ctrl
         if self.now == "adaptive":
-            self.saved = c[_BACKOFF].copy()
+            self.saved, self.until = c[_BACKOFF].copy(), int(c[pool_ir.UNTIL])
         c[pool_ir.BUSY] = int(way == "solo")
         if way == "adaptive":
-            c[_BACKOFF] = self.saved
+            c[_BACKOFF], c[pool_ir.UNTIL] = self.saved, self.until
         else:
-            c[pool_ir.SOLO], c[pool_ir.LONGEST] = 0, 0
+            c[pool_ir.SOLO], c[pool_ir.LONGEST], c[pool_ir.UNTIL] = 0, 0, 0
         self.now = way
 
 

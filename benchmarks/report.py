@@ -62,7 +62,8 @@ def print_tables(report: dict, rows: list[str]) -> None:
     runs = {n: models[n].get("pool_runs") for n in rows if models[n].get("pool_runs")}
     if runs:  # the pool backs off to the caller alone after a stall: alone runs are single-threaded
         print("  numba's split kernels while timed (codegen.pool): " + "; ".join(
-            f"{n} {r['shared']} shared, {r['solo']} alone after {r['stalls']} stalls" for n, r in runs.items()))
+            f"{n} {r['shared']} shared, {r['solo']} alone after {r['stalls']} stalls"
+            + (f" and {r['preempted']} preempted spells" if r.get("preempted") else "") for n, r in runs.items()))
     print("\n## output checked against NumPy eager before timing (SPEC: |y - r| <= rtol (|r| + max|r|))")
     print(f"{'model':13s}" + "".join(f"{c:>17s}" for c in cols[1:]))
     for name in rows:

@@ -81,7 +81,7 @@ def _pool_counts() -> dict[str, int]:
     if pool is None:
         return {}
     stats = pool.stats()
-    return {k: stats[k] for k in ("shared", "stalls", "late", "solo")}
+    return {k: stats[k] for k in ("shared", "stalls", "late", "solo", "preempted")}
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:

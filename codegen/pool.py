@@ -13,7 +13,9 @@ for a scheduler slice, milliseconds: a claimed chunk cannot be taken back.  So t
 each shared run, and after a *stall* (a wait for the workers longer than running their chunks
 itself would have taken, or a worker's recent report that it lost its core while it spun) it runs the
 next ``backoff`` kernels alone, then tries sharing again; each stall in a row doubles ``backoff``
-(16 runs to 64), shared runs without one shorten it (``codegen.pool_backoff`` has the rules).
+(16 runs to 64), shared runs without one shorten it.  A caller that keeps being preempted while
+it shares (another program wants the cores) runs alone for ~200 ms (``codegen.pool_backoff`` has
+the rules).
 :meth:`Pool.stats` counts stalls and lone runs; ``TRACER_POOL_BACKOFF=0`` turns the back-off off.
 
 The loop, the claims, the back-off and the sleeping are ~300 lines of LLVM IR
@@ -40,7 +42,8 @@ word  meaning
       runs in a row, the shortest and longest back-off (longest 0: never back off), and counts
       of stalls, lone runs and shared runs
 64    ``late``: when a worker lost its core while it spun (its clock; the owner clears it), then a
-      count of the reports taken for a stall
+      count of the reports taken for a stall; then the owner's preemption look: run alone until
+      this clock, its involuntary switches and clock at the last look, a count of spells alone
 ====  =========================================================================================
 """
 
@@ -127,17 +130,19 @@ class Pool:
         off, share every run); forgets the current back-off.  Call it while no kernel runs."""
         assert shortest > 0 and longest >= 0
         c = self.ctrl
-        c[layout.SOLO], c[layout.BACKOFF], c[layout.STREAK] = 0, shortest, 0
+        c[layout.SOLO], c[layout.BACKOFF], c[layout.STREAK], c[layout.UNTIL] = 0, shortest, 0, 0
         c[layout.SHORTEST], c[layout.LONGEST] = shortest, longest
 
     def stats(self) -> dict[str, int]:
         """Counts since the pool started: ``shared`` runs (posted to the workers), ``stalls`` among
         them (``late``: of which a worker's report that it lost its core while it spun), ``solo``
-        runs (all chunks on the caller while backing off), and the back-off state:
+        runs (all chunks on the caller while backing off), ``preempted`` spells alone (the caller
+        kept being preempted while it shared), and the back-off state:
         ``backoff_left`` runs still to run alone, ``backoff`` the length of the next."""
         c = self.ctrl
         return {"shared": int(c[layout.SHARED_RUNS]), "stalls": int(c[layout.STALLS]),
                 "late": int(c[layout.LATES]), "solo": int(c[layout.SOLO_RUNS]),
+                "preempted": int(c[layout.PREEMPTS]),
                 "backoff_left": int(c[layout.SOLO]), "backoff": int(c[layout.BACKOFF])}
 
 

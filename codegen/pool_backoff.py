@@ -22,6 +22,13 @@ while a report from a worker that spun beside another program and then slept (a 
 alternates with another runtime, seconds apart) is dropped: it says nothing about the core now.
 (Taking every report, however old, made the first 16 kernels after each such pause run alone.)
 
+The owner also looks at its own preemptions, every ~10 ms of shared runs: :data:`PREEMPTED` or
+more involuntary context switches of its thread (``getrusage``) since its last look, at most ~40
+ms before, mean another program wants the cores (a spinning worker, the caller and that program
+are three runnable threads on two cores: the caller loses its core a third of the time, yet few
+single runs look stalled).  It then runs alone until a deadline ~200 ms on (``UNTIL``), so that
+it and the other program each have a core.  Sleeping is a voluntary switch and never counts.
+
 ``BACKOFF_IR`` is part of the text ``codegen.pool_ir.pool_ir`` formats (the placeholders are the
 word indices below and ``good_runs``); ``tracer_pool_run`` calls ``@judge`` after every shared run
 and ``@increment`` for the counters ``Pool.stats`` reads.
@@ -31,13 +38,17 @@ from __future__ import annotations
 
 __all__ = ["BACKOFF_IR", "SOLO", "BACKOFF", "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS",
            "LATE", "LATES", "GOOD",
-           "RECENT"]
+           "RECENT", "UNTIL", "NIVCSW", "CHECKED", "PREEMPTS", "PREEMPTED"]
 
 # the back-off: read and written only by the caller that owns the pool (``busy``), on one line
 SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 57, 58, 59, 60, 61, 62, 63
 # the clock (``@now``) of a worker that lost its core while it spun, cleared by the owner (who
 # counts those it takes for a stall)
 LATE, LATES = 64, 65
+# the owner's look at its own preemptions: run alone until this clock, the involuntary switches
+# counted at the last look and its clock, and a count of the looks that found contention
+UNTIL, NIVCSW, CHECKED, PREEMPTS = 66, 67, 68, 69
+PREEMPTED = 3  # involuntary switches in one look (~10-40 ms) that mean another program wants the cores
 GOOD = 16  # shared runs in a row without a stall that halve the back-off
 RECENT = 8  # a late report counts if it is at most this many late gaps older than the run
 
@@ -61,8 +72,47 @@ entry:
   %streakp = getelementptr i64, i64* %ctrl, i64 {streak}
   %latep = getelementptr i64, i64* %ctrl, i64 {late_word}
   %flag = atomicrmw xchg i64* %latep, i64 0 seq_cst
+  %ru = alloca [18 x i64], align 8
   %off = icmp eq i64 %longest, 0
-  br i1 %off, label %out, label %late
+  br i1 %off, label %out, label %preempt
+preempt:
+  ; every ~10 ms of shared runs: was this thread preempted (involuntary context switches,
+  ; getrusage) at least {preempted} times since the last look, at most ~40 ms ago?  Then another
+  ; program wants these cores: run alone for ~200 ms (the workers sleep, so this thread and the
+  ; other program each have a core).  Sleeping or waiting is a voluntary switch and counts not
+  %checkedp = getelementptr i64, i64* %ctrl, i64 {checked}
+  %checked = load i64, i64* %checkedp, align 8
+  %since = sub i64 %t0, %checked
+  %gap = call i64 @late_ticks()
+  %every = mul i64 %gap, 50
+  %due = icmp sgt i64 %since, %every
+  br i1 %due, label %rusage, label %late
+rusage:
+  %rup = bitcast [18 x i64]* %ru to i8*
+  %rc = call i64 (i64, ...) @syscall(i64 {getrusage}, i64 1, i8* %rup)
+  %nivp = getelementptr [18 x i64], [18 x i64]* %ru, i64 0, i64 17
+  %niv = load i64, i64* %nivp, align 8
+  %prevp = getelementptr i64, i64* %ctrl, i64 {nivcsw}
+  %prev = load i64, i64* %prevp, align 8
+  store i64 %niv, i64* %prevp, align 8
+  store i64 %t0, i64* %checkedp, align 8
+  %ok = icmp eq i64 %rc, 0
+  %within = mul i64 %gap, 200
+  %dense = icmp slt i64 %since, %within
+  %switches = sub i64 %niv, %prev
+  %many = icmp sge i64 %switches, {preempted}
+  %known = icmp ne i64 %checked, 0
+  %c1 = and i1 %ok, %dense
+  %c2 = and i1 %many, %known
+  %contended = and i1 %c1, %c2
+  br i1 %contended, label %preempted_, label %late
+preempted_:
+  %untilp = getelementptr i64, i64* %ctrl, i64 {until}
+  %hold = mul i64 %gap, 1000
+  %deadline = add i64 %t0, %hold
+  store i64 %deadline, i64* %untilp, align 8
+  call void @increment(i64* %ctrl, i64 {preempts})
+  br label %out
 late:
   ; a worker lost its core while it spun, shortly before this run or during it: as good as a
   ; stall.  An older report (the worker spun while another program ran, then slept) says nothing

@@ -23,10 +23,14 @@ import sys
 from .pool_backoff import (
     BACKOFF,
     BACKOFF_IR,
+    CHECKED,
     GOOD,
     LATE,
     LATES,
     LONGEST,
+    NIVCSW,
+    PREEMPTED,
+    PREEMPTS,
     RECENT,
     SHARED_RUNS,
     SHORTEST,
@@ -34,6 +38,7 @@ from .pool_backoff import (
     SOLO_RUNS,
     STALLS,
     STREAK,
+    UNTIL,
 )
 
 __all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF", "STREAK",
@@ -43,6 +48,7 @@ __all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT",
 # control block words; the first seven each on a cache line of their own
 SEQ, TASK, NEXT, DONE, SLEEPERS, BUSY, QUIT = 0, 8, 16, 24, 32, 40, 48
 WORDS = 72
+_GETRUSAGE = {"x86_64": 98, "amd64": 98, "aarch64": 165, "arm64": 165}
 
 _SPIN_TICKS = 1 << 22  # time-stamp counter ticks a worker polls before it sleeps: 1.6 ms at 2.6 GHz
 _SPIN_POLLS = 1 << 15  # the same where there is no such counter
@@ -236,13 +242,20 @@ alone:
   call void @serial(i64 %fn, i64 %base, i64* %offs, i64 %n)
   ret void
 owned:
-  ; backing off after a stall: run every chunk here, the workers are not posted to
+  ; backing off after a stall (runs left) or while this thread was being preempted (a
+  ; deadline): run every chunk here, the workers are not posted to
   %solop = getelementptr i64, i64* %ctrl, i64 {solo}
   %solo = load i64, i64* %solop, align 8
-  %backing = icmp sgt i64 %solo, 0
+  %runs_left = icmp sgt i64 %solo, 0
+  %untilp = getelementptr i64, i64* %ctrl, i64 {until}
+  %until = load i64, i64* %untilp, align 8
+  %clock_now = call i64 @now()
+  %early = icmp slt i64 %clock_now, %until
+  %backing = or i1 %runs_left, %early
   br i1 %backing, label %solo_, label %post
 solo_:
-  %solo1 = sub i64 %solo, 1
+  %solo_dec = sub i64 %solo, 1
+  %solo1 = select i1 %runs_left, i64 %solo_dec, i64 0
   store i64 %solo1, i64* %solop, align 8
   call void @increment(i64* %ctrl, i64 {solo_runs})
   call void @serial(i64 %fn, i64 %base, i64* %offs, i64 %n)
@@ -332,10 +345,10 @@ def pool_ir() -> str | None:
         now = '%t = call i64 asm sideeffect "mrs $0, cntvct_el0", "=r"()\n  ret i64 %t'
         # the counter's frequency (cntfrq_el0) / 4096: 0.24 ms
         late_ticks = '%f = call i64 asm "mrs $0, cntfrq_el0", "=r"()\n  %t = lshr i64 %f, 12\n  ret i64 %t'
-    return (_IR + BACKOFF_IR).format(seq=SEQ, task=TASK, task1=TASK + 1, task2=TASK + 2, task3=TASK + 3, next=NEXT,
-                      done=DONE,
-                      sleepers=SLEEPERS, busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK,
-                      shortest=SHORTEST, longest=LONGEST, stalls=STALLS, solo_runs=SOLO_RUNS,
-                      shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE,
-                      lates=LATES, recent=RECENT, late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl,
-                      pause_call=pause_call, clock=clock, now=now)
+    return (_IR + BACKOFF_IR).format(
+        seq=SEQ, task=TASK, task1=TASK + 1, task2=TASK + 2, task3=TASK + 3, next=NEXT, done=DONE, sleepers=SLEEPERS,
+        busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK, shortest=SHORTEST, longest=LONGEST,
+        stalls=STALLS, solo_runs=SOLO_RUNS, shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE, lates=LATES,
+        recent=RECENT, until=UNTIL, preempted=PREEMPTED, nivcsw=NIVCSW, checked=CHECKED, preempts=PREEMPTS,
+        getrusage=_GETRUSAGE[machine], late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl,
+        pause_call=pause_call, clock=clock, now=now)

@@ -242,3 +242,63 @@ print(json.dumps({"right": bool((out == 100).all()), **pool.stats()}))
         else:  # turned off: every run shared, a late report or not
             assert got["solo"] == got["stalls"] == 0 and got["shared"] == 100
     assert list(tmp_path.glob("*/support/pool-*.o")), "the pool's object is cached"
+
+
+def _ticks_per_ms(pool: Pool) -> float:
+    t0, c0 = time.perf_counter(), pool.now()
+    time.sleep(0.02)
+    return (pool.now() - c0) / ((time.perf_counter() - t0) * 1e3)
+
+
+def _looked(pool: Pool, ago_ms: float, switches: int) -> None:
+    """As if the owner last counted its involuntary context switches ``ago_ms`` ago, ``switches``
+    fewer than it has now (getrusage, this thread: the one that calls the pool)."""
+    import resource
+
+    pool.ctrl[pool_ir.CHECKED] = pool.now() - int(ago_ms * _ticks_per_ms(pool))
+    pool.ctrl[pool_ir.NIVCSW] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - switches
+
+
+def test_a_caller_preempted_while_sharing_runs_alone_for_a_while():
+    # another program wants the cores: this thread was preempted PREEMPTED times in ~20 ms of
+    # shared runs.  No workers: only the look at the switches can make the caller run alone
+    pool = Pool(0)
+    kernel = get_kernel(_COUNT, "k_count")
+    out = np.zeros(100, np.int64)
+    frames, offsets = _chunk_frames(out, 4)
+    try:
+        _looked(pool, 20, pool_ir.PREEMPTED)
+        pool(kernel.address, frames.ctypes.data, offsets)  # shared: it looks, and holds off sharing
+        stats = pool.stats()
+        assert (stats["shared"], stats["preempted"], stats["stalls"]) == (1, 1, 0)
+        assert pool.ctrl[pool_ir.UNTIL] > pool.now(), "alone until a deadline (~200 ms)"
+        for _ in range(5):
+            pool(kernel.address, frames.ctypes.data, offsets)
+        stats = pool.stats()
+        assert (stats["shared"], stats["solo"]) == (1, 5), "alone while the deadline lasts"
+        pool.ctrl[pool_ir.UNTIL] = pool.now() - 1  # the deadline passed: shared again
+        pool(kernel.address, frames.ctypes.data, offsets)
+        assert pool.stats()["shared"] == 2
+        np.testing.assert_array_equal(out, 7)
+    finally:
+        pool.stop()
+
+
+@pytest.mark.parametrize("case", ["few switches", "an old look", "back-off off"])
+def test_no_preempted_spell_without_recent_involuntary_switches(case):
+    pool = Pool(0)
+    kernel = get_kernel(_COUNT, "k_count")
+    out = np.zeros(100, np.int64)
+    frames, offsets = _chunk_frames(out, 4)
+    try:
+        if case == "back-off off":
+            pool.set_backoff(SHORTEST_BACKOFF, 0)
+        # sleeping is a voluntary switch, never counted; an old look (a caller idle for a second)
+        # says nothing about the last 40 ms
+        _looked(pool, 1000 if case == "an old look" else 20, 0 if case == "few switches" else 100)
+        for _ in range(3):
+            pool(kernel.address, frames.ctypes.data, offsets)
+        stats = pool.stats()
+        assert (stats["shared"], stats["preempted"], stats["solo"]) == (3, 0, 0)
+    finally:
+        pool.stop()
