@@ -44,8 +44,8 @@ def test_benchmark_script_runs_on_a_tiny_config(tmp_path, kernel_cache_dir):
         assert model["spec_err"]["numba"] <= 1e-5 and model["spec_err"]["interpreter"] <= 1e-5
         assert not set(model["ms"]) & set(NEW_PEERS)
         runs = model["pool_runs"]  # how the pool ran numba's split kernels while they were timed
-        assert runs is None or (set(runs) == {"shared", "stalls", "late", "solo", "preempted"} and min(runs.values()) >= 0
-                                and runs["stalls"] <= runs["shared"])
+        assert runs is None or (set(runs) == {"shared", "stalls", "late", "solo", "preempted"}
+                                and min(runs.values()) >= 0 and runs["stalls"] <= runs["shared"])
     if importlib.util.find_spec("torch") is not None:
         for name in ZOO[:-1]:  # rnn_traced's twin is rnn's, timed once
             assert {"torch", "torchscript"} <= set(report["models"][name]["ms"]), name
