@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,3 +84,32 @@ def run_both(sm: tracer.ScriptModule, inputs: tuple, options: PlanOptions = FORC
         want = Program(sm.graph).run(inputs, state)
         got = ex.run(inputs, state)
     return got, want, ex
+
+
+_FRESH = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tracer
+    from tracer import nn
+    from codegen.cache import STATS
+
+    m = {model}.eval()
+    x = {x}
+    want = m(x)
+    out = tracer.trace(m, (x,))(x)
+    print(json.dumps({{"compiled": STATS.compiled, "loaded": STATS.loaded, "numba": "numba" in sys.modules,
+                      "out": out.tolist(), "want": want.tolist()}}))
+""")
+
+
+def fresh_process(model: str, x: str, cache_dir: str) -> dict:
+    """Trace and run ``model`` (source text, e.g. ``nn.Linear(4, 2)``) on ``x`` (source text) in a
+    new Python process with the compile cache in ``cache_dir``: what it compiled and loaded,
+    whether it imported numba, its output and NumPy eager's (as lists)."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, TRACER_CACHE_DIR=cache_dir, PYTHONPATH=str(root))
+    env.pop("TRACER_BACKEND", None)
+    script = _FRESH.format(model=model, x=x)
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +13,9 @@ from codegen.cache import get_kernel
 from codegen.mathlib_gemm import AR, available, scratch_floats, worth
 from codegen.native import load_ir
 from codegen.plan import PlanOptions
-from tests.codegen.helpers import assert_close, assert_within_spec, run_both, trace_quietly
+from tests.codegen.helpers import assert_close, assert_within_spec, fresh_process, run_both, trace_quietly
 from tracer import nn
 
-ROOT = Path(__file__).resolve().parents[2]
 _FN: list = []
 
 
@@ -175,28 +168,9 @@ def test_a_weight_updated_in_place_is_read_as_it_is_now():
 
 
 # A fresh process compiles the mlp-like model with a cold cache; another loads its kernels (no numba).
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tracer
-    from tracer import nn
-    from codegen.cache import STATS
-
-    m = nn.Sequential(nn.Linear(96, 640), nn.ReLU(), nn.Linear(640, 300), nn.ReLU(), nn.Linear(300, 10)).eval()
-    x = np.linspace(-1, 1, 64 * 96, dtype=np.float32).reshape(64, 96)
-    want = m(x)
-    out = tracer.trace(m, (x,))(x)
-    print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "numba": "numba" in sys.modules,
-                      "out": out.tolist(), "want": want.tolist()}))
-""")
-
-
 def _fresh(cache_dir: str) -> dict:
-    env = dict(os.environ, TRACER_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
-    env.pop("TRACER_BACKEND", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    model = "nn.Sequential(nn.Linear(96, 640), nn.ReLU(), nn.Linear(640, 300), nn.ReLU(), nn.Linear(300, 10))"
+    return fresh_process(model, "np.linspace(-1, 1, 64 * 96, dtype=np.float32).reshape(64, 96)", cache_dir)
 
 
 @needs_own

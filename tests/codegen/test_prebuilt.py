@@ -3,21 +3,13 @@ the LLVM IR ones of ``codegen.mathlib_native``, and large numba helpers."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
 from numba import njit
 
 from codegen import compiler, mathlib, prebuilt
 from codegen.native import load_object
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.codegen.helpers import fresh_process
 
 # both large helpers: a pairwise row sum, then a transposing copy of the sums' block
 BOTH = """def k_both{tag}(f):
@@ -168,28 +160,9 @@ def test_assembly_text_is_escaped_for_llvm_ir():
 
 # A fresh process compiles a model whose matmul copies its transposed block (transpose_copy_f32)
 # in two kernels, with a cold cache; another loads the objects with no numba at all.
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tracer
-    from tracer import nn
-    from codegen.cache import STATS
-
-    m = nn.Sequential(nn.Linear(96, 600), nn.GELU(), nn.Linear(600, 300), nn.Tanh(), nn.Linear(300, 72)).eval()
-    x = np.linspace(-1, 1, 37 * 96, dtype=np.float32).reshape(37, 96)
-    want = m(x)
-    out = tracer.trace(m, (x,))(x)
-    print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "numba": "numba" in sys.modules,
-                      "out": out.tolist(), "want": want.tolist()}))
-""")
-
-
 def _run(cache_dir: str) -> dict:
-    env = dict(os.environ, TRACER_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
-    env.pop("TRACER_BACKEND", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    model = "nn.Sequential(nn.Linear(96, 600), nn.GELU(), nn.Linear(600, 300), nn.Tanh(), nn.Linear(300, 72))"
+    return fresh_process(model, "np.linspace(-1, 1, 37 * 96, dtype=np.float32).reshape(37, 96)", cache_dir)
 
 
 def test_fresh_processes_compile_then_load_kernels_with_assembled_helpers(tmp_path):
