@@ -43,7 +43,8 @@ word  meaning
       of stalls, lone runs and shared runs
 64    ``late``: when a worker lost its core while it spun (its clock; the owner clears it), then a
       count of the reports taken for a stall; then the owner's preemption look: run alone until
-      this clock, its involuntary switches and clock at the last look, a count of spells alone
+      this clock, its involuntary switches and clock at the last look, a count of spells alone, its
+      thread id
 ====  =========================================================================================
 """
 

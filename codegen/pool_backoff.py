@@ -38,7 +38,7 @@ from __future__ import annotations
 
 __all__ = ["BACKOFF_IR", "SOLO", "BACKOFF", "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS",
            "LATE", "LATES", "GOOD",
-           "RECENT", "UNTIL", "NIVCSW", "CHECKED", "PREEMPTS", "PREEMPTED"]
+           "RECENT", "UNTIL", "NIVCSW", "CHECKED", "PREEMPTS", "PREEMPTED", "OWNER_TID"]
 
 # the back-off: read and written only by the caller that owns the pool (``busy``), on one line
 SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 57, 58, 59, 60, 61, 62, 63
@@ -46,8 +46,9 @@ SOLO, BACKOFF, STREAK, SHORTEST, LONGEST, STALLS, SOLO_RUNS, SHARED_RUNS = 56, 5
 # counts those it takes for a stall)
 LATE, LATES = 64, 65
 # the owner's look at its own preemptions: run alone until this clock, the involuntary switches
-# counted at the last look and its clock, and a count of the looks that found contention
-UNTIL, NIVCSW, CHECKED, PREEMPTS = 66, 67, 68, 69
+# counted at the last look and its clock, a count of the looks that found contention, and the
+# thread that looked (its kernel thread id)
+UNTIL, NIVCSW, CHECKED, PREEMPTS, OWNER_TID = 66, 67, 68, 69, 70
 PREEMPTED = 3  # involuntary switches in one look (~10-40 ms) that mean another program wants the cores
 GOOD = 16  # shared runs in a row without a stall that halve the back-off
 RECENT = 8  # a late report counts if it is at most this many late gaps older than the run
@@ -101,7 +102,14 @@ rusage:
   %dense = icmp slt i64 %since, %within
   %switches = sub i64 %niv, %prev
   %many = icmp sge i64 %switches, {preempted}
-  %known = icmp ne i64 %checked, 0
+  ; the last look was this thread's (another thread may own the pool now: its count is its own)
+  %tid = call i64 (i64, ...) @syscall(i64 {gettid})
+  %tidp = getelementptr i64, i64* %ctrl, i64 {owner_tid}
+  %lasttid = load i64, i64* %tidp, align 8
+  store i64 %tid, i64* %tidp, align 8
+  %looked = icmp ne i64 %checked, 0
+  %same = icmp eq i64 %tid, %lasttid
+  %known = and i1 %looked, %same
   %c1 = and i1 %ok, %dense
   %c2 = and i1 %many, %known
   %contended = and i1 %c1, %c2

@@ -29,6 +29,7 @@ from .pool_backoff import (
     LATES,
     LONGEST,
     NIVCSW,
+    OWNER_TID,
     PREEMPTED,
     PREEMPTS,
     RECENT,
@@ -49,6 +50,7 @@ __all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT",
 SEQ, TASK, NEXT, DONE, SLEEPERS, BUSY, QUIT = 0, 8, 16, 24, 32, 40, 48
 WORDS = 72
 _GETRUSAGE = {"x86_64": 98, "amd64": 98, "aarch64": 165, "arm64": 165}
+_GETTID = {"x86_64": 186, "amd64": 186, "aarch64": 178, "arm64": 178}
 
 _SPIN_TICKS = 1 << 22  # time-stamp counter ticks a worker polls before it sleeps: 1.6 ms at 2.6 GHz
 _SPIN_POLLS = 1 << 15  # the same where there is no such counter
@@ -350,5 +352,5 @@ def pool_ir() -> str | None:
         busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK, shortest=SHORTEST, longest=LONGEST,
         stalls=STALLS, solo_runs=SOLO_RUNS, shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE, lates=LATES,
         recent=RECENT, until=UNTIL, preempted=PREEMPTED, nivcsw=NIVCSW, checked=CHECKED, preempts=PREEMPTS,
-        getrusage=_GETRUSAGE[machine], late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl,
-        pause_call=pause_call, clock=clock, now=now)
+        getrusage=_GETRUSAGE[machine], gettid=_GETTID[machine], owner_tid=OWNER_TID, late_ticks=late_ticks,
+        spin=spin, futex=futex, pause_decl=pause_decl, pause_call=pause_call, clock=clock, now=now)

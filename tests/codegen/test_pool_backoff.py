@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -253,8 +254,7 @@ def _ticks_per_ms(pool: Pool) -> float:
 def _looked(pool: Pool, ago_ms: float, switches: int) -> None:
     """As if the owner last counted its involuntary context switches ``ago_ms`` ago, ``switches``
     fewer than it has now (getrusage, this thread: the one that calls the pool)."""
-    import resource
-
+    pool.ctrl[pool_ir.OWNER_TID] = threading.get_native_id()
     pool.ctrl[pool_ir.CHECKED] = pool.now() - int(ago_ms * _ticks_per_ms(pool))
     pool.ctrl[pool_ir.NIVCSW] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - switches
 
@@ -267,24 +267,29 @@ def test_a_caller_preempted_while_sharing_runs_alone_for_a_while():
     out = np.zeros(100, np.int64)
     frames, offsets = _chunk_frames(out, 4)
     try:
-        _looked(pool, 20, pool_ir.PREEMPTED)
-        pool(kernel.address, frames.ctypes.data, offsets)  # shared: it looks, and holds off sharing
+        tries = 0
+        while tries < 5:  # on a loaded machine this thread may wait past the 40 ms window
+            tries += 1
+            _looked(pool, 15, pool_ir.PREEMPTED)
+            pool(kernel.address, frames.ctypes.data, offsets)  # shared: it looks, and holds off sharing
+            if pool.stats()["preempted"]:
+                break
         stats = pool.stats()
-        assert (stats["shared"], stats["preempted"], stats["stalls"]) == (1, 1, 0)
+        assert (stats["shared"], stats["preempted"], stats["stalls"]) == (tries, 1, 0)
         assert pool.ctrl[pool_ir.UNTIL] > pool.now(), "alone until a deadline (~200 ms)"
         for _ in range(5):
             pool(kernel.address, frames.ctypes.data, offsets)
         stats = pool.stats()
-        assert (stats["shared"], stats["solo"]) == (1, 5), "alone while the deadline lasts"
+        assert (stats["shared"], stats["solo"]) == (tries, 5), "alone while the deadline lasts"
         pool.ctrl[pool_ir.UNTIL] = pool.now() - 1  # the deadline passed: shared again
         pool(kernel.address, frames.ctypes.data, offsets)
-        assert pool.stats()["shared"] == 2
-        np.testing.assert_array_equal(out, 7)
+        assert pool.stats()["shared"] == tries + 1
+        np.testing.assert_array_equal(out, tries + 6)
     finally:
         pool.stop()
 
 
-@pytest.mark.parametrize("case", ["few switches", "an old look", "back-off off"])
+@pytest.mark.parametrize("case", ["few switches", "an old look", "back-off off", "another thread's look"])
 def test_no_preempted_spell_without_recent_involuntary_switches(case):
     pool = Pool(0)
     kernel = get_kernel(_COUNT, "k_count")
@@ -295,10 +300,15 @@ def test_no_preempted_spell_without_recent_involuntary_switches(case):
             pool.set_backoff(SHORTEST_BACKOFF, 0)
         # sleeping is a voluntary switch, never counted; an old look (a caller idle for a second)
         # says nothing about the last 40 ms
-        _looked(pool, 1000 if case == "an old look" else 20, 0 if case == "few switches" else 100)
-        for _ in range(3):
+        for _ in range(5):  # a loaded machine may really preempt this thread 3 times: try again
+            before = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+            _looked(pool, 1000 if case == "an old look" else 15, 0 if case == "few switches" else 100)
+            if case == "another thread's look":  # its count of switches is not this thread's
+                pool.ctrl[pool_ir.OWNER_TID] += 1
             pool(kernel.address, frames.ctypes.data, offsets)
+            if resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - before < pool_ir.PREEMPTED:
+                break
         stats = pool.stats()
-        assert (stats["shared"], stats["preempted"], stats["solo"]) == (3, 0, 0)
+        assert stats["preempted"] == 0 and stats["solo"] == 0
     finally:
         pool.stop()
