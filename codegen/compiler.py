@@ -72,12 +72,11 @@ def warm_up(texts: Iterable[str] = ()) -> None:
     by compiling a one-line kernel, and compile the helpers that two or more of kernel sources
     ``texts`` call (``mathlib.compile_helpers``), so that processes forked afterwards start ready.
     (A helper only one kernel calls is left to the process that compiles that kernel.)"""
-    from . import mathlib, mathlib_gemm
+    from . import mathlib
 
     compile_object("def k_warm_up(f):\n    f[0] = f[1]\n", "k_warm_up", "<warm-up kernel>")
     with COMPILE_LOCK:
         mathlib.compile_helpers(texts, min_users=2)
-        mathlib_gemm.compile_helpers(texts, min_users=2)
 
 
 _SIGNATURE: Any = None
@@ -92,7 +91,7 @@ def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
     from numba.core.ccallback import CFunc
     from numba.core.compiler_lock import global_compiler_lock
 
-    from . import mathlib_gemm, mathlib_native
+    from . import mathlib_native
 
     if _SIGNATURE is None:
         _SIGNATURE = sigutils.normalize_signature(types.void(types.CPointer(types.int64)))
@@ -103,15 +102,13 @@ def _compile_module(fn: Any) -> tuple[tuple[Any, str], list[Prebuilt]]:
             library = cres.library
             module = library._final_module
             link, built = split_libraries(library, module)
-            declared = {f.name for f in module.functions if f.is_declaration}
-            built += mathlib_native.prebuilt_for(declared) + mathlib_gemm.prebuilt_for(declared)
+            built += mathlib_native.prebuilt_for({f.name for f in module.functions if f.is_declaration})
             linked = [lib._get_module_for_linking() for lib in link]
             symbol = cres.fndesc.llvm_cfunc_wrapper_name
             optimize = library._optimize_final_module
         except AttributeError:  # another numba's internals: let numba finalize (and JIT) it
             module, symbol = _compile_module_public(fn)
-            declared = {f.name for f in module.functions if f.is_declaration}
-            built = mathlib_native.prebuilt_for(declared) + mathlib_gemm.prebuilt_for(declared)
+            built = mathlib_native.prebuilt_for({f.name for f in module.functions if f.is_declaration})
             return (attach(module, built), symbol), built
         for mod in linked:
             module.link_in(mod, preserve=True)
@@ -131,11 +128,9 @@ def _compile_module_public(fn: Any) -> tuple[Any, str]:
     import numba
     from numba import types
 
-    from . import mathlib_gemm
     from .mathlib_native import export_symbols
 
     export_symbols()  # numba's JIT links the cfunc: the IR helpers it calls need addresses
-    mathlib_gemm.export_symbols()
     cf = numba.cfunc(types.void(types.CPointer(types.int64)), error_model="numpy")(fn)
     module = llvm.parse_assembly(cf.inspect_llvm())
     module.verify()

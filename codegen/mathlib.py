@@ -376,9 +376,9 @@ def sign(a):
     return a - a if a == a else a
 
 
-from .mathlib_gemm import gemm_wt_intrinsic  # noqa: E402
 from .mathlib_native import (  # noqa: E402
     compile_helpers,
+    gemm_wt_f32,
     pairwise_sum_f32,
     pairwise_sum_f64,
     transpose_copy_f32,
@@ -392,7 +392,7 @@ NAMESPACE: dict[str, object] = {
     "floordiv_f32": floordiv_f32, "mod_f32": mod_f32, "floordiv_f64": floordiv_f64, "mod_f64": mod_f64,
     "floordiv_int": floordiv_int, "mod_int": mod_int, "ipow": ipow,
     "maximum": maximum, "minimum": minimum, "fmax": fmax, "fmin": fmin, "sign": sign,
-    "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64, "gemm_wt_f32": gemm_wt_intrinsic(),
+    "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64, "gemm_wt_f32": gemm_wt_f32,
     "bits_to_f64": _i64_as_f64, "pool_max_f32": pool_max_f32, "pool_max_f64": pool_max_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
     "max_nonnan": max_nonnan, "min_nonnan": min_nonnan, "row_copy_f32": row_copy_f32, "row_copy_f64": row_copy_f64,

@@ -30,21 +30,20 @@ half of them 240 / 203; ``(64, 1024)``, 1024 columns 222 / 184, half 223 / 185; 
 16 rows ran at 108 against 139, 48 at 166 against 177, 100 at 171 against 188, hence
 :func:`worth`.  With 512 rows it runs at OpenBLAS's speed (kernels use OpenBLAS there).
 
-Like ``codegen.mathlib_native``'s helpers it is made assembly once per process (0.13-0.17 s) and
-assembled into the kernels calling it (``codegen.prebuilt``).  The planner imports this module
+``codegen.mathlib_native`` registers it with its own helpers: kernels call it through the intrinsic
+there, and it is made assembly once per process (0.13-0.17 s) and assembled into the kernels
+calling it (``codegen.prebuilt``).  The planner imports this module
 (:func:`use_own`): llvmlite and numba are imported only where the helper is built.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llvmlite import ir as llir
 
-__all__ = ["AR", "WR", "SYMBOL", "available", "worth", "scratch_floats", "use_own", "helper_ir", "prebuilt_for",
-           "export_symbols", "compile_helpers", "gemm_wt_intrinsic"]
+__all__ = ["AR", "WR", "SYMBOL", "available", "worth", "scratch_floats", "use_own", "helper_ir"]
 
 # -- the planner's side (imports neither numba nor llvmlite) ------------------------------------------
 AR = 32  # activation rows per packed panel (two zmm): result rows of a micro-kernel's tile
@@ -334,68 +333,3 @@ def helper_ir() -> str:
     b.ret_void()
     return "\n".join(line for line in str(module).splitlines()
                      if not line.startswith(("target ", "; ModuleID", "source_filename")))
-
-
-_LOCK = threading.Lock()
-_BUILT: list[Any] = []  # its codegen.prebuilt.Prebuilt, once per process
-_EXPORTED: list[bool] = []
-
-
-def prebuilt_for(declared: set[str]) -> list[Any]:
-    """The helper as assembly (``codegen.prebuilt.Prebuilt``) if a kernel module declares it
-    (``declared``: its declarations), built on first use in this process."""
-    if SYMBOL not in declared:
-        return []
-    from .prebuilt import build_ir
-
-    with _LOCK:
-        if not _BUILT:
-            _BUILT.append(build_ir(helper_ir(), frozenset({SYMBOL})))
-    return [_BUILT[0]]
-
-
-def export_symbols() -> None:
-    """Give the helper's symbol an address in LLVM's symbol table (for code numba's own JIT links)."""
-    import llvmlite.binding as llvm
-
-    from .native import load_ir
-
-    with _LOCK:
-        if not _EXPORTED:
-            llvm.add_symbol(SYMBOL, load_ir(helper_ir(), (SYMBOL,), "helper-gemm_wt_f32")[0])
-            _EXPORTED.append(True)
-
-
-def compile_helpers(texts: Any, min_users: int = 1) -> None:
-    """Build the assembly if at least ``min_users`` of kernel sources ``texts`` call the helper, so
-    that processes forked afterwards (``codegen.parallel``) inherit it."""
-    if sum("gemm_wt_f32(" in text for text in texts) >= min_users:
-        prebuilt_for({SYMBOL})
-
-
-def gemm_wt_intrinsic() -> Any:
-    """The numba intrinsic kernels call, ``gemm_wt_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi,
-    scratch)``: a call of the helper (:func:`helper_ir`); made by ``codegen.mathlib``, which
-    imports numba anyway."""
-    from llvmlite import ir as llir
-    from numba import types
-    from numba.core.extending import intrinsic
-
-    @intrinsic
-    def gemm_wt_f32(typingctx, a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch):
-        given = (a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)
-        if not all(isinstance(x, (types.Integer, types.IntegerLiteral)) for x in given):
-            return None
-        sig = types.void(*given)
-
-        def codegen(context, builder, signature, args):
-            from numba.core import cgutils
-
-            ints = [context.cast(builder, v, ty, types.int64) for v, ty in zip(args, signature.args)]
-            fnty = llir.FunctionType(llir.VoidType(), [llir.IntType(64)] * 11)
-            builder.call(cgutils.get_or_insert_function(builder.module, fnty, SYMBOL), ints)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return gemm_wt_f32
