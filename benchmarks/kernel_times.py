@@ -62,9 +62,13 @@ def report(name: str, serial: bool = False, calls: int = 300) -> None:
             def run(kernel: Any = kernel, offsets: np.ndarray = offsets) -> None:
                 for off in offsets:
                     kernel.fn(base + int(off))
+        before = compiled.pool.stats() if compiled.pool is not None else None
         median, best = _time(run, calls)
         total += median
         line = f"  {step.name:32s} {len(offsets)} chunk(s) est {step.work / 1e3:8.1f}  ({median:8.1f}, {best:8.1f})"
+        if before is not None and len(offsets) > 1:
+            after = compiled.pool.stats()
+            line += "  " + " ".join(f"{k} {after[k] - before[k]}" for k in ("shared", "solo", "stalls", "preempted"))
         if serial and len(offsets) > 1:
             def one_by_one(kernel: Any = kernel, offsets: np.ndarray = offsets) -> None:
                 for off in offsets:

@@ -28,7 +28,8 @@ FORMAT = 2
 _HERE = Path(__file__).resolve().parent
 _ENV_KEY: str | None = None
 #: the helper library kernels inline (``codegen.mathlib`` and the modules it splits into)
-_HELPER_FILES = ("mathlib.py", "mathlib_native.py", "mathlib_transpose.py", "mathlib_windows.py", "mathlib_gemm.py")
+_HELPER_FILES = ("mathlib.py", "mathlib_native.py", "mathlib_transpose.py", "mathlib_windows.py", "mathlib_gemm.py",
+                 "mathlib_gemm_nn.py")
 
 
 def _version(name: str) -> str:

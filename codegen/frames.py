@@ -22,6 +22,7 @@ from .kernels import SWAP_BLOCK, KernelSource, KernelSpec, KNode, Mem, generate
 from .loops import on_domain as _on_domain
 from .loops import simplify as _simplify
 from .mathlib_gemm import scratch_floats
+from .mathlib_gemm_nn import scratch_floats as nn_scratch_floats
 from .matmuls import _swap
 from .plan_types import ABSOLUTE, ARENA, OUTBLOCK, KernelStep, align_up, hint_of
 
@@ -155,7 +156,8 @@ class Frames:
         split_cols = self.column_split(gemms, grp, dims, n_outer, n_inner)
         swaps = [split_cols and _swap(*g) for g in gemms]
         spec = KernelSpec(n_outer, n_inner, tuple(mem_specs), tuple(k for k, _ in scalars), tuple(knodes), name,
-                          tuple(replace(g[0], cols=split_cols, swap=sw, own=sw and self.own_gemm(*g))
+                          tuple(replace(g[0], cols=split_cols, swap=sw, own=sw and self.own_gemm(*g),
+                                        nn=not sw and self.nn_gemm(*g))
                                 for g, sw in zip(gemms, swaps)))
         source = self.source_of(spec)
         kid = self.kernel_index.get(source.text)
@@ -184,11 +186,13 @@ class Frames:
                 total += values["cols"][1]
             elif spec.gemms[g].own:  # the activations' packed panels (codegen.mathlib_gemm)
                 swapped = max(swapped, align_up(scratch_floats(values["m"], values["k"]) * 4))
+            elif spec.gemms[g].nn:  # the weight strip's packed copy (codegen.mathlib_gemm_nn)
+                swapped = max(swapped, align_up(nn_scratch_floats(values["k"]) * 4))
             elif spec.gemms[g].swap:
                 width = min(-(-extent0 // chunks), SWAP_BLOCK)
                 swapped = max(swapped, align_up(width * values["m"] * np.dtype(gspec.dtype).itemsize))
         for g in range(len(gemms)):
-            if spec.gemms[g].swap:
+            if spec.gemms[g].swap or spec.gemms[g].nn:
                 cols_offsets[g] = total
         self.scratch_bytes = max(self.scratch_bytes, total + swapped)
         frames = []

@@ -286,6 +286,15 @@ class Calls:
             self.emit(1, f"gemm_wt_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, {v['m']}, "
                          f"{v['k']}, lo, hi, {ct})")
             return
+        if spec.n_batch == 0 and spec.nn:  # A @ W, W read in place (codegen.mathlib_gemm_nn)
+            ct = self.gemm_params(g, spec, ("ct",))["ct"]
+            if spec.cols:  # C[:, lo:hi] = A @ W[:, lo:hi]
+                self.emit(1, f"gemm_nn_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, "
+                             f"{v['m']}, {v['k']}, lo, hi, {ct})")
+            else:  # C[lo:hi] = A[lo:hi] @ W
+                self.emit(1, f"gemm_nn_f32({v['a']} + lo * {v['a_rs']} * 4, {v['lda']}, {v['b']}, {v['ldb']}, "
+                             f"{v['c']} + lo * {v['ldc']} * 4, {v['ldc']}, hi - lo, {v['k']}, 0, {v['n']}, {ct})")
+            return
         if spec.n_batch == 0 and spec.swap:
             w = self.gemm_params(g, spec, ("b_cs", "ct"))
             c0, c1 = (self.ns.fresh(h) for h in ("c0", "c1"))

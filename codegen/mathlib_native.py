@@ -31,10 +31,10 @@ from llvmlite import ir as llir
 from numba import types
 from numba.core.extending import intrinsic
 
-from . import mathlib_gemm
+from . import mathlib_gemm, mathlib_gemm_nn
 
 __all__ = ["pairwise_sum_f32", "pairwise_sum_f64", "transpose_copy_f32", "transpose_copy_f64", "SYMBOLS",
-           "gemm_wt_f32", "helper_ir", "prebuilt_for", "compile_helpers", "export_symbols"]
+           "gemm_wt_f32", "gemm_nn_f32", "helper_ir", "prebuilt_for", "compile_helpers", "export_symbols"]
 
 _TYPES = {"f32": ("float", 4, 16), "f64": ("double", 8, 8)}  # IR type, bytes, lanes of a tile
 
@@ -42,6 +42,7 @@ _TYPES = {"f32": ("float", 4, 16), "f64": ("double", 8, 8)}  # IR type, bytes, l
 SYMBOLS = {f"{kind}_{t}": f"codegen.mathlib_native.{kind}_{t}" for kind in ("pairwise_sum", "transpose_copy")
            for t in _TYPES}
 SYMBOLS["gemm_wt_f32"] = mathlib_gemm.SYMBOL
+SYMBOLS["gemm_nn_f32"] = mathlib_gemm_nn.SYMBOL
 
 
 def _pairwise_ir(t: str) -> str:
@@ -160,6 +161,8 @@ def helper_ir(name: str) -> str:
     """The LLVM IR text defining helper ``name`` (``pairwise_sum_f32``, ``transpose_copy_f64``...)."""
     if name == "gemm_wt_f32":
         return mathlib_gemm.helper_ir()
+    if name == "gemm_nn_f32":
+        return mathlib_gemm_nn.helper_ir()
     kind, t = name.rsplit("_", 1)
     if kind == "pairwise_sum":
         return _pairwise_ir(t)
@@ -263,23 +266,31 @@ def _transpose_intrinsic(t: str):
     return transpose_copy
 
 
-@intrinsic
-def gemm_wt_f32(typingctx, a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch):
-    """``gemm_wt_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``: ``C[:m, lo:hi] = A[:m, :kdim]
-    @ W[lo:hi, :kdim].T`` (``codegen.mathlib_gemm.helper_ir``; integer addresses and sizes)."""
-    given = (a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)
-    if not all(isinstance(x, (types.Integer, types.IntegerLiteral)) for x in given):
-        return None
-    sig = types.void(*given)
+def _gemm_intrinsic(name: str, doc: str):
+    @intrinsic
+    def gemm(typingctx, a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch):
+        given = (a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)
+        if not all(isinstance(x, (types.Integer, types.IntegerLiteral)) for x in given):
+            return None
+        sig = types.void(*given)
 
-    def codegen(context, builder, signature, args):
-        ints = [context.cast(builder, v, ty, types.int64) for v, ty in zip(args, signature.args)]
-        _call("gemm_wt_f32", llir.VoidType(), [llir.IntType(64)] * 11, builder, ints)
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, args):
+            ints = [context.cast(builder, v, ty, types.int64) for v, ty in zip(args, signature.args)]
+            _call(name, llir.VoidType(), [llir.IntType(64)] * 11, builder, ints)
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return sig, codegen
+
+    gemm.__doc__ = doc
+    return gemm
 
 
+gemm_wt_f32 = _gemm_intrinsic("gemm_wt_f32", """``gemm_wt_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
+    ``C[:m, lo:hi] = A[:m, :kdim] @ W[lo:hi, :kdim].T`` (``codegen.mathlib_gemm.helper_ir``; integer
+    addresses and sizes).""")
+gemm_nn_f32 = _gemm_intrinsic("gemm_nn_f32", """``gemm_nn_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
+    ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` (``codegen.mathlib_gemm_nn.helper_ir``; integer
+    addresses and sizes).""")
 pairwise_sum_f32 = _pairwise_intrinsic("f32", types.float32)
 pairwise_sum_f64 = _pairwise_intrinsic("f64", types.float64)
 transpose_copy_f32 = _transpose_intrinsic("f32")

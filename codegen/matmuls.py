@@ -48,6 +48,14 @@ class Matmuls:
 
         return self.options.own_gemm and use_own(spec, values)
 
+    def nn_gemm(self, spec: Gemm, values: dict) -> bool:
+        """Whether column-split matmul ``spec`` (not swapped: ``W`` not transposed) runs on
+        ``codegen.mathlib_gemm_nn`` (``PlanOptions.own_gemm``; ``codegen.mathlib_gemm_nn.use_nn`` says
+        which qualify)."""
+        from .mathlib_gemm_nn import use_nn
+
+        return self.options.own_gemm and use_nn(spec, values)
+
     @staticmethod
     def splittable(gemms: list) -> bool:
         """Whether a kernel's BLAS calls may be split over our threads: only with our private,

@@ -71,7 +71,9 @@ class PlanOptions:
     own_gemm : bool
         A float32 product of few rows by a ``Linear`` weight, computed transposed in column
         blocks (``Gemm.swap``), runs on our own AVX-512 ``gemm`` (``codegen.mathlib_gemm``: the weight
-        read in place) instead of OpenBLAS and a transposing copy, where LLVM targets AVX-512F.
+        read in place) instead of OpenBLAS and a transposing copy, where LLVM targets AVX-512F;
+        and a float32 ``A @ W`` with ``W`` stored input-major (``x @ w + b``) on
+        ``codegen.mathlib_gemm_nn`` instead of OpenBLAS.
     """
 
     fuse: bool = True

@@ -92,7 +92,7 @@ _FRESH = textwrap.dedent("""
     import tracer
     from tracer import nn
     from codegen.cache import STATS
-
+    {prelude}
     m = {model}.eval()
     x = {x}
     want = m(x)
@@ -102,14 +102,15 @@ _FRESH = textwrap.dedent("""
 """)
 
 
-def fresh_process(model: str, x: str, cache_dir: str) -> dict:
+def fresh_process(model: str, x: str, cache_dir: str, prelude: str = "") -> dict:
     """Trace and run ``model`` (source text, e.g. ``nn.Linear(4, 2)``) on ``x`` (source text) in a
     new Python process with the compile cache in ``cache_dir``: what it compiled and loaded,
-    whether it imported numba, its output and NumPy eager's (as lists)."""
+    whether it imported numba, its output and NumPy eager's (as lists).  ``prelude``: source run
+    before (a model class the expression names)."""
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, TRACER_CACHE_DIR=cache_dir, PYTHONPATH=str(root))
     env.pop("TRACER_BACKEND", None)
-    script = _FRESH.format(model=model, x=x)
+    script = _FRESH.format(model=model, x=x, prelude=textwrap.dedent(prelude).strip())
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,0 +1,194 @@
+"""A float32 ``A @ W`` that reads the weight ``W`` in place where it is stored input-major (``(K, N)``,
+the ``x @ w + b`` of NumPy ports of GPT-2), by our own AVX-512 micro-kernel written in LLVM IR.
+
+Kernels call ``gemm_nn_f32`` for a column block ``lo:hi`` of ``C = A @ W`` where they would call
+OpenBLAS's ``sgemm`` for that block (a column-split matmul, ``codegen.matmuls``).  Nothing is packed:
+
+1. For every :data:`NR` = 32 result columns ``j0`` (a strip of ``W``: ``K`` rows of 128 bytes,
+   :data:`LDW_STEP` apart), and for every :data:`MR` = 8 rows of ``A``, a micro-kernel: per ``k``,
+   the strip's two zmm vectors ``W[k, j0:j0 + 32]`` (masked at the block's last columns) and each
+   of the 8 values ``A[i, k]`` broadcast from its row in place, 16 fused multiply-adds into 16
+   accumulators, over the whole ``K``.
+2. The accumulators are ``C[i, j0:j0 + 32]`` already: stored as rows (masked; nothing past ``m``
+   rows or ``hi`` is written, no weight column past ``hi`` is read).
+
+The strip's rows are a whole weight row apart (1-4 KiB in the ``gpt``), a new page each, which the
+hardware prefetchers do not follow, and with a 4 KiB stride they all fall in the same L1 sets
+(reading the strip in place for every row block ran at 157 GFLOP/s instead of 227 with 1024
+columns).  So the first row block reads the strip in place, prefetching it :data:`AHEAD` rows
+ahead, and stores each vector it reads into the chunk's scratch (``K`` x 128 bytes); the other
+row blocks read that copy, contiguous (L1 for ``K`` = 256, L2 for 1024).  Nothing outlives the
+call: a weight changed in place is read as it is now.
+
+One thread on the 2-core AMD EPYC Zen 5 (``python -m benchmarks.gemm_nn``; best of interleaved
+calls, noisy host), GFLOP/s, ours / OpenBLAS ``sgemm`` (``CblasNoTrans``): the ``gpt``'s column
+chunks 212-222 / 173-185 (64 rows; ``K`` 256 or 1024), its whole ``qkv`` 215 / 187, 32 rows 202 /
+146, 9 rows 103 / 60, 512 rows 196 / 175, one head's ``(64, 64) @ (64, 64)`` 139 / 132.  Two
+cores' FMA units peak near 2 x 235 here, so the tile runs at ~90% of it.  Other tiles
+(``--sweep``: 4x64, 6x64, 12x32, 8x48) were no faster.
+
+``codegen.mathlib_native`` registers it beside ``gemm_wt_f32``; the planner reads :func:`use_nn`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .mathlib_gemm import LANES, _const, _ir, _Loop, _min, _ptr, _splat, available
+
+if TYPE_CHECKING:
+    from llvmlite import ir as llir
+
+__all__ = ["MR", "NR", "AHEAD", "SYMBOL", "use_nn", "scratch_floats", "helper_ir"]
+
+MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
+NR = 32  # columns of W per micro-kernel (two zmm): result columns of its tile
+AHEAD = 32  # rows of the strip prefetched ahead of the one multiplied
+#: The helper's symbol in kernel objects.
+SYMBOL = "codegen.mathlib_gemm_nn.gemm_nn_f32"
+
+
+def scratch_floats(k: int) -> int:
+    """Floats of scratch a chunk needs for ``k`` rows of ``W``: one packed strip of :data:`NR`
+    columns at a time."""
+    return NR * max(k, 1)
+
+
+def use_nn(spec: Any, values: dict) -> bool:
+    """Whether matmul ``spec`` (``C = A @ B``, ``B`` row-major and not transposed; its chunks split
+    rows or columns) runs on ``gemm_nn_f32``: float32, ``A`` row-major, not batched, at least
+    :data:`MR` rows, on a CPU with AVX-512F; not a convolution, and not one that must make NumPy's
+    own BLAS calls (``exact``: its result reaches a float64 value, ``codegen.matmuls``)."""
+    from .blas import CBLAS_NO_TRANS
+
+    return (spec.dtype == "float32" and not spec.n_batch and not spec.conv and not spec.pool
+            and not values.get("exact") and values.get("ta") == CBLAS_NO_TRANS
+            and values.get("tb") == CBLAS_NO_TRANS and values["m"] >= MR and available())
+
+
+def _declare(module: llir.Module, name: str, fnty: Any) -> llir.Function:
+    """Function ``name`` of ``module`` (an intrinsic), declared on first use."""
+    llir = _ir()[0]
+    found = module.globals.get(name)
+    return found if found is not None else llir.Function(module, fnty, name)
+
+
+def _micro(module: llir.Module, mr: int, nv: int, packs: bool, ahead: int = AHEAD) -> llir.Function:
+    """``micro(a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst)``: ``C[i, j] = sum_k A[i, k] * W[k, j]``
+    for ``i < na <= mr`` and ``skip <= j < nw <= nv * LANES``; ``a``, ``w``, ``c``: addresses of the
+    tile's ``A[0, 0]``, ``W[0, 0]``, ``C[0, 0]``.  Rows of ``A`` past ``na`` are never read (their
+    pointers are row 0's) and nothing outside those rows and columns is read from ``W`` or
+    written to ``C`` (masked loads and stores: ``w`` and ``c`` may point before the arrays).  With ``packs``, it
+    also stores the strip's vectors it reads at ``dst`` (``k * nv * LANES`` floats on; the lanes
+    past ``nw`` are left as they were) for the next row blocks to read contiguously."""
+    llir, f32, i32, i64, vec = _ir()
+    fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [i64] * 11),
+                       f"micro_{mr}x{nv}{'_pack' if packs else ''}")
+    fn.linkage = "internal"
+    a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst = fn.args
+    b = llir.IRBuilder(fn.append_basic_block("entry"))
+    mask_t = llir.VectorType(llir.IntType(1), LANES)
+    fma = _declare(module, f"llvm.fmuladd.v{LANES}f32", llir.FunctionType(vec, [vec] * 3))
+    mload = _declare(module, f"llvm.masked.load.v{LANES}f32.p0",
+                     llir.FunctionType(vec, [vec.as_pointer(), i32, mask_t, vec]))
+    mstore = _declare(module, f"llvm.masked.store.v{LANES}f32.p0",
+                      llir.FunctionType(llir.VoidType(), [vec, vec.as_pointer(), i32, mask_t]))
+    i8p = llir.IntType(8).as_pointer()
+    prefetch = _declare(module, "llvm.prefetch.p0", llir.FunctionType(llir.VoidType(), [i8p, i32, i32, i32]))
+    lane = llir.Constant(llir.VectorType(i64, LANES), list(range(LANES)))
+    masks = []
+    for j in range(nv):
+        col = b.add(lane, _splat(b, _const(j * LANES), LANES))
+        masks.append(b.and_(b.icmp_signed(">=", col, _splat(b, skip, LANES)),
+                            b.icmp_signed("<", col, _splat(b, nw, LANES))))
+    rows = []
+    for i in range(mr):
+        at = b.add(a, b.mul(lda, _const(4 * i)))
+        rows.append(b.inttoptr(b.select(b.icmp_signed("<", _const(i), na), at, a), f32.as_pointer()))
+    zero = llir.Constant(vec, None)
+    stride = b.mul(ldw, _const(4))
+    entry = b.block
+    loop = b.append_basic_block("k")
+    done = b.append_basic_block("store")
+    b.cbranch(b.icmp_signed(">", kdim, _const(0)), loop, done)
+    b.position_at_end(loop)
+    k = b.phi(i64)
+    accs = [[b.phi(vec) for _ in range(nv)] for _ in range(mr)]
+    row = b.add(w, b.mul(k, stride))
+    if packs:
+        later = b.add(row, b.mul(stride, _const(ahead)))
+        for j in range(0, nv * LANES * 4, 64):  # one cache line at a time (prefetches never fault)
+            b.call(prefetch, [b.inttoptr(b.add(later, _const(j)), i8p), llir.Constant(i32, 0),
+                              llir.Constant(i32, 3), llir.Constant(i32, 1)])
+    wv = [b.call(mload, [b.inttoptr(b.add(row, _const(j * LANES * 4)), vec.as_pointer()), llir.Constant(i32, 4),
+                         masks[j], zero]) for j in range(nv)]
+    if packs:
+        to = b.add(dst, b.mul(k, _const(nv * LANES * 4)))
+        for j in range(nv):
+            b.call(mstore, [wv[j], b.inttoptr(b.add(to, _const(j * LANES * 4)), vec.as_pointer()),
+                            llir.Constant(i32, 4), masks[j]])
+    new = []
+    for i in range(mr):
+        s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), LANES)
+        new.append([b.call(fma, [s, wv[j], accs[i][j]]) for j in range(nv)])
+    k1 = b.add(k, _const(1))
+    k.add_incoming(_const(0), entry)
+    k.add_incoming(k1, loop)
+    for i in range(mr):
+        for j in range(nv):
+            accs[i][j].add_incoming(zero, entry)
+            accs[i][j].add_incoming(new[i][j], loop)
+    b.cbranch(b.icmp_signed("<", k1, kdim), loop, done)
+    b.position_at_end(done)
+    totals = [[b.phi(vec) for _ in range(nv)] for _ in range(mr)]
+    for i in range(mr):
+        for j in range(nv):
+            totals[i][j].add_incoming(zero, entry)
+            totals[i][j].add_incoming(new[i][j], loop)
+    none = llir.Constant(mask_t, [0] * LANES)
+    for i in range(mr):
+        live = b.icmp_signed("<", _const(i), na)
+        for j in range(nv):
+            total = totals[i][j]
+            ptr = _ptr(b, c, b.add(b.mul(ldc, _const(i)), _const(j * LANES)), vec)
+            b.call(mstore, [total, ptr, llir.Constant(i32, 4), b.select(live, masks[j], none)])
+    b.ret_void()
+    return fn
+
+
+def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: int = AHEAD) -> str:
+    """The LLVM IR text defining ``gemm_nn_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
+    ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` (integer addresses of ``A[0, 0]``, ``W[0, 0]``,
+    ``C[0, 0]`` and of ``scratch``, room for ``kdim * nv * LANES`` floats (:func:`scratch_floats` for
+    the default tile); leading dimensions in elements, rows contiguous).  ``mr`` and ``nv`` (the tile: rows,
+    vectors of columns) are parameters for ``python -m benchmarks.gemm_f32 --nn --sweep``."""
+    llir, _f32, _i32, i64, _vec = _ir()
+    module = llir.Module()
+    first, rest = _micro(module, mr, nv, True, ahead), _micro(module, mr, nv, False)
+    nr = nv * LANES
+    fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [i64] * 11), symbol)
+    fn.linkage = "weak_odr"
+    fn.attributes.add("optsize")
+    a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch = fn.args
+    b = llir.IRBuilder(fn.append_basic_block("entry"))
+
+    def tile(micro: Any, i0: Any, j0: Any, skip: Any, nw: Any, src: Any, lds: Any) -> None:
+        na = _min(b, _const(mr), b.sub(m, i0))
+        arow = b.add(a, b.mul(b.mul(i0, lda), _const(4)))
+        corner = b.add(c, b.mul(b.add(b.mul(i0, ldc), j0), _const(4)))
+        b.call(micro, [arow, lda, na, src, lds, skip, nw, corner, ldc, kdim, scratch])
+
+    # strips start on a cache line of W's first row (a weight NumPy allocated is often 16 or 48
+    # bytes past one: unaligned strips read three lines per row instead of two); the first one
+    # skips the columns before lo
+    off = b.udiv(b.and_(b.add(w, b.mul(lo, _const(4))), _const(63)), _const(4))
+    with _Loop(b, b.sub(lo, off), hi, nr, "j0") as j0:
+        nw = _min(b, _const(nr), b.sub(hi, j0))
+        skip = b.select(b.icmp_signed("<", j0, lo), b.sub(lo, j0), _const(0))
+        # the first row block reads the strip in place and packs it; the others read the copy
+        tile(first, _const(0), j0, skip, nw, b.add(w, b.mul(j0, _const(4))), ldw)
+        with _Loop(b, _const(mr), m, mr, "i0") as i0:
+            tile(rest, i0, j0, skip, nw, scratch, _const(nr))
+    b.ret_void()
+    return "\n".join(line for line in str(module).splitlines()
+                     if not line.startswith(("target ", "; ModuleID", "source_filename")))
