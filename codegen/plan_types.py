@@ -36,7 +36,8 @@ class PlanOptions:
         Group operations into kernels (``False``: one kernel per operation).
     force_kernels : bool
         Compile every operation that has a lowering, however small (tests use it so that every
-        op runs through numba).
+        op runs through numba), and fold nothing from sizes (else ``ir.passes.fold_sizes``
+        computes arrays made from sizes alone, a causal mask, when the plan is made).
     min_elements : int
         A lone cheap operation on fewer elements runs on NumPy: a kernel call costs the same.
     threads : int
