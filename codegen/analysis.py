@@ -16,6 +16,8 @@ from ir import Graph, ScalarType, Type
 from ir.node import Node, Slice, Use, iter_uses, map_template
 from ir.ops import OpKind, get_op
 from ir.passes import infer_types
+from ir.passes.fold_sizes import creates_arrays
+from ir.passes.fold_sizes import fold_sizes as fold_known_sizes
 
 from .contractions import Contractions, _Unknown
 from .fusion import Candidate
@@ -30,8 +32,10 @@ _PY_EXAMPLE = {"int": 3, "float": 1.5, "bool": True}
 
 
 class Analysis(Contractions):
-    def __init__(self, graph: Graph, input_types: Sequence[Type]) -> None:
+    def __init__(self, graph: Graph, input_types: Sequence[Type], fold_sizes: bool = False) -> None:
         self.g = infer_types(graph, list(input_types))
+        if fold_sizes and creates_arrays(self.g):  # arrays made from sizes alone (a causal mask): once, here
+            self.g = fold_known_sizes(self.g)
         self.source_graph = graph
         self.input_types = tuple(input_types)
         self.order = self.g.order()

@@ -47,7 +47,6 @@ from ir.passes import (
     merge_split_products,
     unroll_loops,
 )
-from ir.passes.fold_sizes import creates_arrays, fold_sizes
 from ir.passes.merge_split_products import has_split_products
 from ir.toposort import lexicographical_topological_sort
 
@@ -69,7 +68,7 @@ class _Build(Memory, Frames, Matmuls, Analysis):
     (``codegen.memory``), kernels and frames (``codegen.frames``, ``codegen.matmuls``)."""
 
     def __init__(self, graph: Graph, input_types: Sequence[Type], options: PlanOptions) -> None:
-        super().__init__(graph, input_types)
+        super().__init__(graph, input_types, fold_sizes=not options.force_kernels)
         self.options = options
         self.slots: dict[tuple[int, int], int] = {}
         self.owned: list = []
@@ -372,8 +371,6 @@ def plan_graph(graph: Graph, input_types: Sequence[Type], options: PlanOptions |
         merged = merge_sliced_matmuls(merged) if options.merge else merged
         merged = copy_shared_transposes(merged) if options.copy_transposes else merged
         graph = graph if merged is typed else merged
-    if not options.force_kernels and creates_arrays(graph):  # arrays made from sizes alone (a mask): here, once
-        graph = fold_sizes(infer_types(graph, list(input_types)))
     build = _Build(graph, input_types, options)
     build.scalar_inputs = scalar_inputs
     return build.run()

@@ -13,7 +13,7 @@ from ..ops import OpKind, get_op
 from ..types import type_of
 from .blocks import map_blocks
 
-__all__ = ["fold", "MAX_FOLDED_ELEMENTS"]
+__all__ = ["fold", "fold_node", "MAX_FOLDED_ELEMENTS"]
 
 #: Larger results stay computed at run time instead of growing the program's constant table.
 MAX_FOLDED_ELEMENTS = 4096
@@ -53,27 +53,35 @@ def fold(graph: Graph) -> Graph:
                 if not g.users(nid):
                     g.remove(nid)
             continue
-        if not _foldable(g, nid, node):
-            continue
-        inputs = g.inputs(nid)
-        fetch = [_constant_value(g, src) for src, _ in inputs].__getitem__
-        args = map_template(node.args, lambda use: fetch(use.index))  # noqa: B023
-        kwargs = dict(map_template(node.kwargs, lambda use: fetch(use.index)))  # noqa: B023
-        result = get_op(node.op).impl(*args, **kwargs)
-        if isinstance(result, (np.ndarray, np.generic)):
-            if np.size(result) > MAX_FOLDED_ELEMENTS:
-                continue
-            name = f"c{len(g.tensors)}"
-            while name in g.tensors:
-                name += "_"
-            g.tensors[name] = np.asarray(result) if isinstance(result, np.ndarray) else result
-            kwargs = (("name", name),)
-        elif isinstance(result, (bool, int, float)):
-            kwargs = (("value", result),)
-        else:
-            continue
-        payload = Node("constant", kwargs=kwargs, types=(type_of(result),), scope=node.scope, loc=node.loc)
-        new = g.add(payload)
-        g.replace_uses((nid, 0), (new, 0))
-        g.remove(nid)
+        if _foldable(g, nid, node):
+            fold_node(g, nid)
     return g
+
+
+def fold_node(g: Graph, nid: int) -> int | None:
+    """Replace node ``nid`` of ``g`` (in place; a pure single-output op whose inputs are all
+    constants) by a constant holding its result; the constant's id, or ``None`` where the result
+    is too large (:data:`MAX_FOLDED_ELEMENTS`) or not an array or Python scalar (``nid`` stays)."""
+    node = g.node(nid)
+    inputs = g.inputs(nid)
+    fetch = [_constant_value(g, src) for src, _ in inputs].__getitem__
+    args = map_template(node.args, lambda use: fetch(use.index))
+    kwargs = dict(map_template(node.kwargs, lambda use: fetch(use.index)))
+    result = get_op(node.op).impl(*args, **kwargs)
+    if isinstance(result, (np.ndarray, np.generic)):
+        if np.size(result) > MAX_FOLDED_ELEMENTS:
+            return None
+        name = f"c{len(g.tensors)}"
+        while name in g.tensors:
+            name += "_"
+        g.tensors[name] = np.asarray(result) if isinstance(result, np.ndarray) else result
+        payload_kwargs: tuple = (("name", name),)
+    elif isinstance(result, (bool, int, float)):
+        payload_kwargs = (("value", result),)
+    else:
+        return None
+    payload = Node("constant", kwargs=payload_kwargs, types=(type_of(result),), scope=node.scope, loc=node.loc)
+    new = g.add(payload)
+    g.replace_uses((nid, 0), (new, 0))
+    g.remove(nid)
+    return new

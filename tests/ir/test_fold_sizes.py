@@ -26,7 +26,7 @@ def test_the_mask_is_folded_for_known_sizes_and_computed_the_same():
     typed = infer_types(g, [type_of(x)])
     out = fold_sizes(typed)
     assert ops(typed).count("arange") == 4 and "arange" not in ops(out)  # np.tri is made of one
-    assert len(ops(out)) < len(ops(typed)) / 2
+    assert not {"dim", "ge", "astype", "sub"} & set(ops(out))  # the sizes and the mask's making are gone
     tables = [out.tensors[n.kwarg("name")] for _, n in out.nodes() if n.op == "constant" and n.kwarg("name")]
     assert sorted(t.shape for t in tables) == [(16,), (16, 16)]  # one mask for the three layers
     np.testing.assert_array_equal(_run(out, x), masked(x))
