@@ -156,7 +156,8 @@ class Frames:
         split_cols = self.column_split(gemms, grp, dims, n_outer, n_inner)
         swaps = [split_cols and _swap(*g) for g in gemms]
         spec = KernelSpec(n_outer, n_inner, tuple(mem_specs), tuple(k for k, _ in scalars), tuple(knodes), name,
-                          tuple(replace(g[0], cols=split_cols, swap=sw, own=sw and self.own_gemm(*g),
+                          tuple(replace(g[0], cols=split_cols, swap=sw,
+                                        own=self.own_gemm(*g, many=not sw),
                                         nn=not sw and self.nn_gemm(*g))
                                 for g, sw in zip(gemms, swaps)))
         source = self.source_of(spec)
@@ -192,7 +193,7 @@ class Frames:
                 width = min(-(-extent0 // chunks), SWAP_BLOCK)
                 swapped = max(swapped, align_up(width * values["m"] * np.dtype(gspec.dtype).itemsize))
         for g in range(len(gemms)):
-            if spec.gemms[g].swap or spec.gemms[g].nn:
+            if spec.gemms[g].swap or spec.gemms[g].nn or spec.gemms[g].own:
                 cols_offsets[g] = total
         self.scratch_bytes = max(self.scratch_bytes, total + swapped)
         frames = []

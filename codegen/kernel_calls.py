@@ -281,10 +281,14 @@ class Calls:
                 name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
                 self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
                 strides[which].append(name)
-        if spec.n_batch == 0 and spec.own:  # C[:, lo:hi] = A @ W[lo:hi].T, W read in place (codegen.mathlib_gemm)
+        if spec.n_batch == 0 and spec.own:  # A @ W.T, W read in place (codegen.mathlib_gemm)
             ct = self.gemm_params(g, spec, ("ct",))["ct"]
-            self.emit(1, f"gemm_wt_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, {v['m']}, "
-                         f"{v['k']}, lo, hi, {ct})")
+            if spec.cols:  # C[:, lo:hi] = A @ W[lo:hi].T
+                self.emit(1, f"gemm_wt_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, "
+                             f"{v['m']}, {v['k']}, lo, hi, {ct})")
+            else:  # C[lo:hi] = A[lo:hi] @ W.T
+                self.emit(1, f"gemm_wt_f32({v['a']} + lo * {v['a_rs']} * 4, {v['lda']}, {v['b']}, {v['ldb']}, "
+                             f"{v['c']} + lo * {v['ldc']} * 4, {v['ldc']}, hi - lo, {v['k']}, 0, {v['n']}, {ct})")
             return
         if spec.n_batch == 0 and spec.nn:  # A @ W, W read in place (codegen.mathlib_gemm_nn)
             ct = self.gemm_params(g, spec, ("ct",))["ct"]

@@ -77,14 +77,24 @@ def scratch_floats(m: int, k: int) -> int:
     return AR * max(k, 1)
 
 
-def use_own(spec: Any, values: dict) -> bool:
-    """Whether swapped matmul ``spec`` (``Gemm.swap``: few rows times a ``Linear`` weight ``W``
-    stored ``(out, in)``, read as ``W.T``) runs on ``gemm_wt_f32``: float32, ``A`` row-major, not
-    batched, enough rows, on a CPU with AVX-512F."""
+#: Rows a product by a ``Linear`` weight that is not swapped needs to run on ``gemm_wt_f32``: with
+#: 512 rows it ran at 225 GFLOP/s against OpenBLAS's 209-220 (``python -m benchmarks.gemm_f32``);
+#: a row block of two chunks then has 128 or more, its panels of 32 rows well filled.
+MANY_ROWS = 256
+
+
+def use_own(spec: Any, values: dict, many: bool = False) -> bool:
+    """Whether matmul ``spec`` by a ``Linear`` weight ``W`` stored ``(out, in)``, read as ``W.T``, runs
+    on ``gemm_wt_f32``: float32, ``A`` row-major, not batched, enough rows, on a CPU with AVX-512F.
+    Swapped (``Gemm.swap``: few rows, column blocks), or with ``many`` not swapped, with at least
+    :data:`MANY_ROWS` rows (row or column blocks); not one that must make NumPy's own calls
+    (``exact``)."""
     from .blas import CBLAS_NO_TRANS, CBLAS_TRANS
 
-    return (spec.dtype == "float32" and not spec.n_batch and values.get("ta") == CBLAS_NO_TRANS
-            and values.get("tb") == CBLAS_TRANS and worth(values["m"]) and available())
+    return (spec.dtype == "float32" and not spec.n_batch and not spec.conv and not spec.pool
+            and not values.get("exact") and values.get("ta") == CBLAS_NO_TRANS
+            and values.get("tb") == CBLAS_TRANS and worth(values["m"])
+            and (not many or values["m"] >= MANY_ROWS) and available())
 
 
 # -- the helper, in LLVM IR -------------------------------------------------------------------------

@@ -41,12 +41,13 @@ class Matmuls:
                 return False
         return True
 
-    def own_gemm(self, spec: Gemm, values: dict) -> bool:
-        """Whether swapped matmul ``spec`` runs on ``codegen.mathlib_gemm`` (``PlanOptions.own_gemm``;
-        ``codegen.mathlib_gemm.use_own`` says which qualify)."""
+    def own_gemm(self, spec: Gemm, values: dict, many: bool = False) -> bool:
+        """Whether matmul ``spec`` by a ``Linear`` weight runs on ``codegen.mathlib_gemm``
+        (``PlanOptions.own_gemm``; ``codegen.mathlib_gemm.use_own`` says which qualify): a swapped
+        one (few rows), or with ``many`` one of many rows (its chunks row or column blocks)."""
         from .mathlib_gemm import use_own
 
-        return self.options.own_gemm and use_own(spec, values)
+        return self.options.own_gemm and use_own(spec, values, many)
 
     def nn_gemm(self, spec: Gemm, values: dict) -> bool:
         """Whether column-split matmul ``spec`` (not swapped: ``W`` not transposed) runs on

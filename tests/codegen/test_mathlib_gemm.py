@@ -156,6 +156,22 @@ def test_linear_layers_of_few_rows_run_on_it_and_match_the_reference(rows):
 
 
 @needs_own
+@pytest.mark.parametrize("rows,in_row_blocks", [(512, 2), (300, 1)])
+def test_many_rows_run_on_it_in_row_blocks(rows, in_row_blocks):
+    # with MANY_ROWS or more, products not swapped run on it too: in row blocks, or in column
+    # blocks where there are fewer rows than columns (fc1 with 300 rows)
+    m = nn.Sequential(nn.Linear(200, 384), nn.ReLU(), nn.Linear(384, 100)).eval()
+    x = np.random.default_rng(rows).standard_normal((rows, 200)).astype(np.float32)
+    sm = trace_quietly(m, (x,))
+    for own in (True, False):
+        got, want, ex = run_both(sm, (x,), PlanOptions(own_gemm=own))
+        assert_close(got, want, f"rows {rows}, own_gemm={own}")
+        texts = [k.text for k in ex.compiled((x,)).plan.kernels]
+        assert sum("gemm_wt_f32(" in t for t in texts) == (2 if own else 0)
+        assert sum("gemm_wt_f32(" in t and ", hi - lo, " in t for t in texts) == (in_row_blocks if own else 0)
+
+
+@needs_own
 def test_a_weight_updated_in_place_is_read_as_it_is_now():
     m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 8)).eval()
     x = np.random.default_rng(1).standard_normal((64, 256)).astype(np.float32)
