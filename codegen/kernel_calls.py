@@ -281,22 +281,16 @@ class Calls:
                 name = self.ns.fresh(f"{spec.hint}_{which}_bs{d}")
                 self.emit(1, f"{name} = {self.slot(('gemm_bs', g, which, d))}")
                 strides[which].append(name)
-        if spec.n_batch == 0 and spec.own:  # A @ W.T, W read in place (codegen.mathlib_gemm)
+        if spec.n_batch == 0 and (spec.own or spec.nn):
+            # our own float32 gemm, the weight read in place: A @ W.T (codegen.mathlib_gemm) or A @ W
+            # (codegen.mathlib_gemm_nn), for this chunk's columns C[:, lo:hi] or rows C[lo:hi]
+            helper = "gemm_wt_f32" if spec.own else "gemm_nn_f32"
             ct = self.gemm_params(g, spec, ("ct",))["ct"]
-            if spec.cols:  # C[:, lo:hi] = A @ W[lo:hi].T
-                self.emit(1, f"gemm_wt_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, "
+            if spec.cols:
+                self.emit(1, f"{helper}({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, "
                              f"{v['m']}, {v['k']}, lo, hi, {ct})")
-            else:  # C[lo:hi] = A[lo:hi] @ W.T
-                self.emit(1, f"gemm_wt_f32({v['a']} + lo * {v['a_rs']} * 4, {v['lda']}, {v['b']}, {v['ldb']}, "
-                             f"{v['c']} + lo * {v['ldc']} * 4, {v['ldc']}, hi - lo, {v['k']}, 0, {v['n']}, {ct})")
-            return
-        if spec.n_batch == 0 and spec.nn:  # A @ W, W read in place (codegen.mathlib_gemm_nn)
-            ct = self.gemm_params(g, spec, ("ct",))["ct"]
-            if spec.cols:  # C[:, lo:hi] = A @ W[:, lo:hi]
-                self.emit(1, f"gemm_nn_f32({v['a']}, {v['lda']}, {v['b']}, {v['ldb']}, {v['c']}, {v['ldc']}, "
-                             f"{v['m']}, {v['k']}, lo, hi, {ct})")
-            else:  # C[lo:hi] = A[lo:hi] @ W
-                self.emit(1, f"gemm_nn_f32({v['a']} + lo * {v['a_rs']} * 4, {v['lda']}, {v['b']}, {v['ldb']}, "
+            else:
+                self.emit(1, f"{helper}({v['a']} + lo * {v['a_rs']} * 4, {v['lda']}, {v['b']}, {v['ldb']}, "
                              f"{v['c']} + lo * {v['ldc']} * 4, {v['ldc']}, hi - lo, {v['k']}, 0, {v['n']}, {ct})")
             return
         if spec.n_batch == 0 and spec.swap:

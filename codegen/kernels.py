@@ -100,8 +100,10 @@ class Gemm:
     #: the kernel's chunks are column blocks ``lo:hi`` of the result (all rows), not row blocks
     cols: bool = False
     #: (with ``cols``) each chunk computes its block transposed, ``C[:, lo:hi].T = op(B)[:, lo:hi].T
-    #: @ op(A).T``, into scratch, and copies it into place; with ``own`` too, by ``codegen.mathlib_gemm``
+    #: @ op(A).T``, into scratch, and copies it into place
     swap: bool = False
+    #: each chunk computes its block (columns with ``cols``, else rows) of ``A @ W.T`` by
+    #: ``codegen.mathlib_gemm`` (``W`` a ``Linear`` weight, read in place), not by BLAS
     own: bool = False
     #: (not ``swap``) each chunk computes its block, ``C[:, lo:hi] = A @ W[:, lo:hi]`` (with ``cols``)
     #: or ``C[lo:hi] = A[lo:hi] @ W``, by ``codegen.mathlib_gemm_nn`` (``W`` row-major, read in

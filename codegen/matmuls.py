@@ -50,9 +50,9 @@ class Matmuls:
         return self.options.own_gemm and use_own(spec, values, many)
 
     def nn_gemm(self, spec: Gemm, values: dict) -> bool:
-        """Whether column-split matmul ``spec`` (not swapped: ``W`` not transposed) runs on
-        ``codegen.mathlib_gemm_nn`` (``PlanOptions.own_gemm``; ``codegen.mathlib_gemm_nn.use_nn`` says
-        which qualify)."""
+        """Whether matmul ``spec`` by a weight stored input-major (``W`` not transposed; its chunks
+        row or column blocks) runs on ``codegen.mathlib_gemm_nn`` (``PlanOptions.own_gemm``;
+        ``codegen.mathlib_gemm_nn.use_nn`` says which qualify)."""
         from .mathlib_gemm_nn import use_nn
 
         return self.options.own_gemm and use_nn(spec, values)
