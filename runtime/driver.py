@@ -183,8 +183,16 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
         lines.append(f"{var(slot)} = {lit.ref(value)}")
     for k, (slot, *_rest) in enumerate(plan.arena_objects):
         lines.append(f"{var(slot)} = objects[{k}]")
+    # a scalar kernels read from their frames is written there once it exists: inputs and statics
+    # here, a scalar a NumPy step computes (``n * 2``, ``n`` an int argument) right after that step
+    computed = {s for step in plan.steps if not isinstance(step, KernelStep) for s in step.outs}
+    patches: dict[int, list[str]] = {}
     for word, slot, kind in plan.scalar_patches:
-        lines.append(f"frames[{word}] = {'float_bits' if kind == 'float' else 'int'}({var(slot)})")
+        line = f"frames[{word}] = {'float_bits' if kind == 'float' else 'int'}({var(slot)})"
+        if slot in computed:
+            patches.setdefault(slot, []).append(line)
+        else:
+            lines.append(line)
     dead_after = _dead_after(plan)
     # the output block is allocated right before the first step that writes into it (as eager NumPy
     # allocates a result when it computes it), and the frame words that point into it are set then
@@ -249,6 +257,8 @@ def build_driver(plan: Plan, kernels: list, programs: dict[int, Any], parallel: 
             extra[f"_D{i}_{j}"] = (dtype, shape)
             lines.append(f"q = publish({var(slot)}, _D{i}_{j}, keep, {op!r})")
             lines.extend(update_source(base, "q", table[base], extra))
+        for slot in step.outs:
+            lines.extend(patches.get(slot, ()))
         dying = [var(s) for s in dead_after.get(i, ()) if isinstance(step, HostStep) or s not in step.ins]
         if dying:
             lines.append(f"del {', '.join(dying)}")

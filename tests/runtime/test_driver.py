@@ -42,3 +42,17 @@ def test_numpy_results_that_kernels_read_die_after_their_last_reader():
     one = N * 2 * D * 4  # one concatenation
     assert ours < 2 * one + 64 * 1024, (ours, eager)
     assert ours + ex.workspace_bytes() <= eager, (ours, ex.workspace_bytes(), eager)
+
+
+class _IntArgument(tracer.nn.Module):
+    def forward(self, x, n: int):
+        return x[:, :4] * np.arange(4) + (n * 2 + x.shape[1]) - x[:, 4:] * (n / 4)
+
+
+def test_a_scalar_computed_by_a_numpy_step_reaches_the_kernel_that_reads_it():
+    # n * 2 + 8 and n / 4 are computed on the host; the kernel reads them from its frame, where
+    # they are written once computed (they were written before: a NameError, or a stale value)
+    sm = tracer.script(_IntArgument()).set_backend("numba")
+    x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    for n in (3, 5, -7):
+        np.testing.assert_allclose(sm(x, n), _IntArgument()(x, n), rtol=1e-6)
