@@ -42,8 +42,8 @@ from .pool_backoff import (
     UNTIL,
 )
 
-__all__ = ["pool_ir", "has_pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF", "STREAK",
-           "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD",
+__all__ = ["pool_ir", "has_pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF",
+           "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD",
            "RECENT"]
 
 # control block words; the first seven each on a cache line of their own

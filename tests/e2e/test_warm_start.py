@@ -1,6 +1,7 @@
 """A new process that loads a model whose kernels are all cached, and runs it, imports only what
-that needs: no compiler, no OpenSSL (``hashlib``), no compile-worker or temporary-file modules,
-no tracer internals; and it gives the same output as the process that compiled."""
+that needs: no compiler (neither numba nor ``codegen.compiler``), no OpenSSL (``hashlib``), no
+compile-worker or temporary-file modules, no tracer internals; and it gives the same output as the
+process that compiled."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "backend":
                   "private_blas": kernel_blas is not None and kernel_blas.private,
                   "blas_warm_ups": [t.name for t in blas._WARMING],
                   "modules": [m for m in ("numba", "llvmlite", "hashlib", "_hashlib", "tempfile", "codegen.parallel",
+                                          "codegen.compiler", "codegen.prebuilt",
                                           "tracer.proxy", "tracer.trace", "tracer.script") if m in sys.modules]}))
 """
 

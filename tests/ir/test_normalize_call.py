@@ -7,8 +7,7 @@ import inspect
 
 import pytest
 
-from ir.ops import all_ops, normalize_call
-from ir.ops import registry
+from ir.ops import all_ops, normalize_call, registry
 
 
 def _slow(op, args, kwargs):
