@@ -96,10 +96,12 @@ print(json.dumps({"imports": t1 - t0, "load_to_output": t2 - t1, "peak_mib": pea
 """
 
 
-def _child(script: str, args: list[str], env: dict[str, str], what: str) -> dict[str, Any]:
+def _child(script: str, args: list[str], env: dict[str, str], what: str, cwd: Path = ROOT) -> dict[str, Any]:
+    """One new process running ``script``; ``cwd`` is also the first entry of its ``sys.path``
+    (``python -c``), so it names the tree whose packages the process imports."""
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+                          timeout=600, cwd=cwd)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{proc.stderr[-3000:]}")

@@ -100,16 +100,22 @@ def find_blas() -> Blas | None:
     with _LOCK:
         if not _FOUND:
             _FOUND.append(_search(private=setting != "numpy"))
-            if _FOUND[0] is not None:
+            if _FOUND[0] is not None and not _FOUND[0].private:  # kernels call NumPy's own instance
                 _start_warm_up()
     return _FOUND[0]
 
 
 def _start_warm_up() -> None:
-    """:func:`warm_up` on a thread of its own: it runs in NumPy's OpenBLAS (which releases the
-    GIL) on the other core while the planner, which found BLAS, goes on (in a new process the
+    """:func:`warm_up` on a thread of its own, once kernels are handed NumPy's own OpenBLAS
+    (``find_blas`` without the private copy, or :func:`numpy_blas`): it runs in that OpenBLAS
+    (which releases the GIL) on the other core while the planner goes on (in a new process the
     first ``sgemm`` also starts NumPy's OpenBLAS threads: 2-20 ms here that no longer delay the
-    first output).  :func:`wait_warm_up` waits for it (before forking)."""
+    first output).  :func:`wait_warm_up` waits for it (before forking).
+
+    Kernels that call only the private copy do not warm NumPy's up: it does nothing for the
+    private copy, and the threads it starts spin on the other core for about 0.1 s afterwards,
+    where our own pool's worker runs the first calls' chunks (a new process's first
+    ``transformer4`` call took 23-42 ms with it, 13-22 ms without)."""
     thread = threading.Thread(target=warm_up, name="tracer-blas-warm-up", daemon=True)
     _WARMING.append(thread)
     thread.start()
@@ -132,6 +138,8 @@ def numpy_blas() -> Blas | None:
     with _LOCK:
         if not _NUMPY:
             _NUMPY.append(_search(private=False))
+            if _NUMPY[0] is not None:
+                _start_warm_up()
     return _NUMPY[0]
 
 
@@ -143,7 +151,8 @@ def warm_up() -> None:
     takes 2.9 ms; afterwards 2.0 ms, for the rest of the process (4.9 ms and 3.7 ms with one
     OpenBLAS thread).  We did not find the cause inside OpenBLAS; the effect is reproducible with
     ``python -m benchmarks.blas_warmup``.  NumPy calls in the same process get faster too, so
-    ``python -m benchmarks`` warms BLAS up before timing any variant.
+    ``python -m benchmarks`` warms BLAS up before timing any variant.  On the AVX-512 benchmark
+    machine the effect is absent (0.67 ms before and after, three processes).
     """
     import numpy as np
 

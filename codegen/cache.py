@@ -173,8 +173,8 @@ def _build_many(jobs: dict[str, tuple[str, str, str]], place: Callable[[str, Ker
             missing.append(key)
     if len(missing) < 2:
         return
-    from .compiler import register_source
     from .parallel import compile_parallel
+    from .sources import register_source
 
     specs = [(jobs[key][0], jobs[key][1], _filename(directory, key, jobs[key][1])) for key in missing]
     from .blas import wait_warm_up
@@ -208,7 +208,7 @@ def _filename(directory: Path | None, key: str, name: str) -> str:
 
 def _load_entry(directory: Path, key: str, canon: str, name: str, text: str) -> Kernel | None:
     """The kernel stored under ``key``, or ``None`` (nothing usable there)."""
-    from .compiler import register_source
+    from .sources import register_source
 
     found = _read_entry(directory, key, canon)
     if found is None:
@@ -227,14 +227,15 @@ def _load_entry(directory: Path, key: str, canon: str, name: str, text: str) -> 
 def _load_or_build(key: str, canon: str, name: str, text: str, disk: bool = True) -> Kernel:
     """Load ``key`` from disk (when ``disk``) or compile ``canon`` (``text`` with canonical names;
     ``text`` is what ``linecache`` shows for it: the same lines, readable names) and store it."""
-    from .compiler import compile_object, register_source
-
     directory = cache_dir()
     filename = _filename(directory, key, name)
     if directory is not None and disk:
         kernel = _load_entry(directory, key, canon, name, text)
         if kernel is not None:
             return kernel
+    from .compiler import compile_object  # compiling only: a process loading from disk never imports it
+    from .sources import register_source
+
     obj, symbol, externals = compile_object(canon, name, filename)
     register_source(filename, text)
     STATS.compiled += 1

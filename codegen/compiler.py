@@ -18,24 +18,18 @@ Kernels never raise and never allocate: they run as plain C functions, with the 
 
 from __future__ import annotations
 
-import linecache
 import threading
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from .prebuilt import Prebuilt, attach, split_libraries
+from .sources import register_source
 
 __all__ = ["compile_object", "register_source", "warm_up", "COMPILE_LOCK"]
 
 #: numba's compiler is not reentrant across threads; one kernel compiles at a time.
 COMPILE_LOCK = threading.RLock()
-
-
-def register_source(filename: str, text: str) -> None:
-    """Make ``text`` visible to ``linecache`` (tracebacks, ``inspect``, numba's error messages)."""
-    lines = text.splitlines(keepends=True)
-    linecache.cache[filename] = (len(text), None, lines, filename)
 
 
 def compile_object(text: str, name: str, filename: str) -> tuple[bytes, str, tuple[str, ...]]:

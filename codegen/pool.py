@@ -58,7 +58,7 @@ import threading
 import numpy as np
 
 from . import pool_ir as layout
-from .pool_ir import pool_ir
+from .pool_ir import has_pool_ir, pool_ir
 
 __all__ = ["Pool", "get_pool", "native_pool_available", "SHORTEST_BACKOFF", "LONGEST_BACKOFF"]
 
@@ -150,7 +150,7 @@ class Pool:
 def native_pool_available() -> bool:
     """Whether :func:`get_pool` gives native workers here (Linux on x86-64 or AArch64, and not
     turned off with ``TRACER_NATIVE_POOL=0``); cheap, compiles nothing."""
-    return pool_ir() is not None and os.environ.get("TRACER_NATIVE_POOL", "1").strip() not in ("0", "off", "no")
+    return has_pool_ir() and os.environ.get("TRACER_NATIVE_POOL", "1").strip() not in ("0", "off", "no")
 
 
 def get_pool(threads: int) -> Pool | None:

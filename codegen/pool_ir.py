@@ -42,8 +42,8 @@ from .pool_backoff import (
     UNTIL,
 )
 
-__all__ = ["pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF", "STREAK",
-           "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD",
+__all__ = ["pool_ir", "has_pool_ir", "SEQ", "TASK", "NEXT", "DONE", "SLEEPERS", "BUSY", "QUIT", "SOLO", "BACKOFF",
+           "STREAK", "SHORTEST", "LONGEST", "STALLS", "SOLO_RUNS", "SHARED_RUNS", "LATE", "LATES", "WORDS", "GOOD",
            "RECENT"]
 
 # control block words; the first seven each on a cache line of their own
@@ -326,12 +326,18 @@ finish:
 """
 
 
+def has_pool_ir() -> bool:
+    """Whether :func:`pool_ir` has a text for this machine (without formatting it: the planner
+    asks once per kernel)."""
+    return sys.platform.startswith("linux") and platform.machine().lower() in _FUTEX
+
+
 def pool_ir() -> str | None:
     """The pool's LLVM IR for this machine, or ``None`` where it has none (not Linux on x86-64 or
     AArch64)."""
     machine = platform.machine().lower()
     futex = _FUTEX.get(machine)
-    if not sys.platform.startswith("linux") or futex is None:
+    if not has_pool_ir():
         return None
     if machine in ("x86_64", "amd64"):
         pause_decl = "declare void @llvm.x86.sse2.pause()\ndeclare i64 @llvm.readcyclecounter()"

@@ -22,6 +22,8 @@ from .ops import get_op
 
 __all__ = ["Namespace", "format_graph", "print_code", "format_literal"]
 
+_NON_WORD = re.compile(r"\W")
+
 #: Names the program text reserves for itself.
 RESERVED = frozenset({"self", "np", "ops", "CONSTANTS", "math", *dir(builtins)})
 
@@ -38,7 +40,9 @@ class Namespace:
         self._used: set[str] = set(reserved)
 
     def fresh(self, hint: str) -> str:
-        base = re.sub(r"\W", "_", hint).strip("_") or "v"
+        # an ASCII identifier has no \W character: skip the substitution (the planner and the
+        # driver ask for hundreds of names on every load)
+        base = (hint if hint.isascii() and hint.isidentifier() else _NON_WORD.sub("_", hint)).strip("_") or "v"
         if base[0].isdigit():
             base = "_" + base
         if keyword.iskeyword(base) or keyword.issoftkeyword(base):

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from codegen.compiler import register_source
 from codegen.plan import ABSOLUTE, ARENA, OUTBLOCK, HostStep, InterpStep, KernelStep, Plan
+from codegen.sources import register_source
 from ir.node import Slice, Use
 from ir.ops import get_op
 from ir.printer import RESERVED, Namespace

@@ -31,8 +31,9 @@ def _reduce_rule(impl: Callable[..., Any]) -> Callable[..., TensorType]:
     def rule(a, axis=None, keepdims=False, **kwargs):
         if not isinstance(a, TensorType):
             raise TypeError("reductions need an array argument")
-        # dtype by example on a rank-1 stand-in reduced over its only axis
-        dtype = dtype_by_example(lambda x: impl(x, axis=0, **kwargs), a)
+        # dtype by example on a rank-1 stand-in reduced over its only axis (``impl`` itself, not a
+        # lambda made per call: dtype_by_example remembers its answer)
+        dtype = dtype_by_example(impl, a, axis=0, **kwargs)
         return TensorType(dtype, _reduced_shape(a, axis, keepdims))
 
     return rule

@@ -283,6 +283,8 @@ def normalize_call(op: OpDef, args: tuple, kwargs: dict[str, Any]) -> tuple[tupl
     fit the signature.
     """
     assert op.signature is not None
+    if not kwargs and len(args) == _required_positional(op.signature):
+        return tuple(args), ()  # what binding gives: every other parameter left at its default
     bound = op.signature.bind(*args, **kwargs)
     pos: list[Any] = []
     kws: list[tuple[str, Any]] = []
@@ -299,6 +301,29 @@ def normalize_call(op: OpDef, args: tuple, kwargs: dict[str, Any]) -> tuple[tupl
         elif not _same(value, param.default):
             kws.append((pname, value))
     return tuple(pos), tuple(kws)
+
+
+#: id(signature) -> (signature, n): calls with exactly ``n`` positional arguments and no keywords
+#: bind the first ``n`` parameters (all required and positional) and leave every other one at its
+#: default (``n`` is -1 when some other parameter is required); ``normalize_call`` skips binding
+#: them (``inspect``'s ``bind`` costs microseconds, and loading a program normalizes every call).
+_REQUIRED: dict[int, tuple[inspect.Signature, int]] = {}
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _required_positional(sig: inspect.Signature) -> int:
+    hit = _REQUIRED.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    params = list(sig.parameters.values())
+    n = 0
+    while n < len(params) and params[n].kind in _POSITIONAL and params[n].default is _EMPTY:
+        n += 1
+    if any(p.kind not in _VAR and p.default is _EMPTY for p in params[n:]):
+        n = -1
+    _REQUIRED[id(sig)] = (sig, n)
+    return n
 
 
 def _same(a: Any, b: Any) -> bool:

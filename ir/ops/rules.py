@@ -70,6 +70,27 @@ def _examples(template: Any) -> Any:
     return example_of(template)
 
 
+class _ArrayOf:
+    """What :func:`_memo_key` reads of a stand-in array: its dtype (the array is made only when
+    NumPy has to be asked)."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+
+def _key_examples(template: Any) -> Any:
+    """:func:`_examples` for :func:`_memo_key`: tensors as :class:`_ArrayOf` their stand-in's dtype."""
+    if isinstance(template, tuple):
+        return tuple(_key_examples(t) for t in template)
+    if isinstance(template, TensorType):
+        if template.dtype is None:
+            raise _Unknown
+        return _ArrayOf(np.dtype(template.dtype))
+    return example_of(template)
+
+
 def dtype_by_example(impl: Callable[..., Any], *args: Any, **kwargs: Any) -> np.dtype | None:
     """The dtype ``impl`` produces for arguments of these types (``None`` if one is unknown).
 
@@ -77,12 +98,12 @@ def dtype_by_example(impl: Callable[..., Any], *args: Any, **kwargs: Any) -> np.
     only on dtypes and on whether a scalar is a Python scalar.
     """
     try:
+        key = _memo_key(impl, _key_examples(args), kwargs)  # no stand-in array made for a known answer
+        if key is not None and key in _DTYPES:
+            return _DTYPES[key]
         examples = _examples(args)
     except _Unknown:
         return None
-    key = _memo_key(impl, examples, kwargs)
-    if key is not None and key in _DTYPES:
-        return _DTYPES[key]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = impl(*examples, **kwargs)
@@ -106,7 +127,7 @@ def _memo_key(impl: Callable[..., Any], examples: tuple, kwargs: dict) -> tuple 
     if getattr(impl, "__name__", "") == "<lambda>":
         return None
     def part(x: Any) -> Any:
-        if isinstance(x, np.ndarray):
+        if isinstance(x, (np.ndarray, _ArrayOf)):
             return ("array", x.dtype.str)
         if isinstance(x, tuple):
             return ("tuple", *map(part, x))

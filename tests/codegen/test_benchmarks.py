@@ -119,3 +119,17 @@ def test_options_ab_compares_a_plan_option_in_one_process(capsys, kernel_cache_d
     assert len(best) == 4 and all(v > 0 for v in best.values()), best
     with pytest.raises(SystemExit):
         options_ab.main(["transformer", "threads", "--tiny"])  # not a boolean option
+
+
+@pytest.mark.slow
+def test_warm_start_ab_runs_both_trees_in_turn(tmp_path):
+    """``python -m benchmarks.warm_ab`` exports a revision and times its warm starts beside this
+    tree's (a toy model, two rounds; timings are never asserted)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("TRACER_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.warm_ab", "--rev", "HEAD", "--only", "mlp", "--tiny",
+                           "-n", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("mlp ")]
+    assert len(lines) == 2 and "HEAD" in lines[0] and "this tree" in lines[1], proc.stdout
+    assert all("first output" in line and "(2 processes" in line for line in lines)

@@ -1,6 +1,7 @@
 """A new process that loads a model whose kernels are all cached, and runs it, imports only what
-that needs: no compiler, no OpenSSL (``hashlib``), no compile-worker or temporary-file modules,
-no tracer internals; and it gives the same output as the process that compiled."""
+that needs: no compiler (neither numba nor ``codegen.compiler``), no OpenSSL (``hashlib``), no
+compile-worker or temporary-file modules, no tracer internals; and it gives the same output as the
+process that compiled."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ sm = tracer.load(sys.argv[1], _restore_shapes=True)
 out = sm(np.load(sys.argv[2]))
 np.save(sys.argv[3], out)
 from codegen.cache import STATS
+import codegen.blas as blas
+kernel_blas = blas.find_blas()
 print(json.dumps({"compiled": STATS.compiled, "loaded": STATS.loaded, "backend": sm.backend,
+                  "private_blas": kernel_blas is not None and kernel_blas.private,
+                  "blas_warm_ups": [t.name for t in blas._WARMING],
                   "modules": [m for m in ("numba", "llvmlite", "hashlib", "_hashlib", "tempfile", "codegen.parallel",
+                                          "codegen.compiler", "codegen.prebuilt",
                                           "tracer.proxy", "tracer.trace", "tracer.script") if m in sys.modules]}))
 """
 
@@ -61,3 +67,16 @@ def test_a_warm_start_imports_only_what_loading_and_running_need(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "warm.npy"), np.load(tmp_path / "cold.npy"))
     if "numba" not in warm["modules"] and "llvmlite" not in warm["modules"]:  # the ELF loader linked them
         assert warm["modules"] == [], warm["modules"]
+
+
+
+def test_kernels_on_the_private_blas_leave_numpys_blas_threads_asleep(tmp_path):
+    """NumPy's OpenBLAS is not warmed up (its threads started, spinning beside our pool's worker
+    during the first calls) by a process whose kernels call only the private copy."""
+    x = np.random.default_rng(1).standard_normal((256, 16)).astype(np.float32)
+    tracer.save(tracer.trace(_Block().eval(), x), str(tmp_path / "m.pt"))
+    np.save(tmp_path / "x.npy", x)
+    for tag in ("cold", "warm"):
+        got = _run(tmp_path, tag)
+        if got["backend"] == "numba" and got["private_blas"]:
+            assert got["blas_warm_ups"] == [], (tag, got)
