@@ -192,8 +192,8 @@ class Frames:
             elif spec.gemms[g].swap:
                 width = min(-(-extent0 // chunks), SWAP_BLOCK)
                 swapped = max(swapped, align_up(width * values["m"] * np.dtype(gspec.dtype).itemsize))
-        for g in range(len(gemms)):
-            if spec.gemms[g].swap or spec.gemms[g].nn or spec.gemms[g].own:
+        for g, (_, values) in enumerate(gemms):
+            if (spec.gemms[g].swap or spec.gemms[g].nn or spec.gemms[g].own) and "cols" not in values:
                 cols_offsets[g] = total
         self.scratch_bytes = max(self.scratch_bytes, total + swapped)
         frames = []

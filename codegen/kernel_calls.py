@@ -58,7 +58,8 @@ class Calls:
         reference's sequence, ``ir.ops``: one ``gemm`` per image, then ``+= bias``; on our own
         single-threaded BLAS its sums differ within SPEC's bound, on NumPy's it gives NumPy's bits,
         ``codegen.plan``'s ``blas_for``)."""
-        keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ())
+        keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ()) \
+            + (("nn_off",) if spec.nn else ())
         v = self.gemm_params(g, spec, keys)
         x = self.ns.fresh(f"{spec.hint}_xp")
         cols = self.ns.fresh(f"{spec.hint}_colsp")
@@ -87,8 +88,12 @@ class Calls:
             self.im2col(spec, v, n, cols, x, hw)
         ld = v["ldc"]
         ldb = f"{hw} + {block}" if block else hw  # (blocked im2col rows: see ``im2col_rows``)
-        self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
-                     f"{ldb}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
+        if spec.nn:  # our own gemm (codegen.mathlib_gemm_nn), its strip's copy after the columns
+            self.emit(2, f"gemm_nn_f32({v['weight']}, {ckk}, {v['cols']}, {ldb}, {v['out']} + {n} * {v['img']} * "
+                         f"{item}, {ld}, {v['o']}, {ckk}, 0, {hw}, {v['cols']} + {v['nn_off']})")
+        else:
+            self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
+                         f"{ldb}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
         if spec.bias:
             o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
             self.emit(2, f"for {o} in range({v['o']}):")

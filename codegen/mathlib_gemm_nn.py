@@ -39,7 +39,7 @@ from .mathlib_gemm import LANES, _const, _ir, _Loop, _min, _ptr, _splat, availab
 if TYPE_CHECKING:
     from llvmlite import ir as llir
 
-__all__ = ["MR", "NR", "AHEAD", "SYMBOL", "use_nn", "scratch_floats", "helper_ir"]
+__all__ = ["MR", "NR", "AHEAD", "SYMBOL", "use_nn", "conv_nn", "scratch_floats", "helper_ir"]
 
 MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
 NR = 32  # columns of W per micro-kernel (two zmm): result columns of its tile
@@ -54,14 +54,24 @@ def scratch_floats(k: int) -> int:
     return NR * max(k, 1)
 
 
+def conv_nn(dtype: str, out_channels: int, exact: bool) -> bool:
+    """Whether a convolution's per-image product ``W (O, C*KH*KW) @ cols (C*KH*KW, H*W)`` runs on
+    ``gemm_nn_f32``: float32, at least :data:`MR` output channels, not one that must make NumPy's
+    own calls (``exact``), on a CPU with AVX-512F."""
+    return dtype == "float32" and out_channels >= MR and not exact and available()
+
+
 def use_nn(spec: Any, values: dict) -> bool:
     """Whether matmul ``spec`` (``C = A @ B``, ``B`` row-major and not transposed; its chunks split
     rows or columns) runs on ``gemm_nn_f32``: float32, ``A`` row-major, not batched, at least
-    :data:`MR` rows, on a CPU with AVX-512F; not a convolution, and not one that must make NumPy's
-    own BLAS calls (``exact``: its result reaches a float64 value, ``codegen.matmuls``)."""
+    :data:`MR` rows, on a CPU with AVX-512F; not one that must make NumPy's own BLAS calls
+    (``exact``: its result reaches a float64 value, ``codegen.matmuls``).  A convolution's
+    per-image product: :func:`conv_nn` decided it when its frame values were made."""
     from .blas import CBLAS_NO_TRANS
 
-    return (spec.dtype == "float32" and not spec.n_batch and not spec.conv and not spec.pool
+    if spec.conv:  # its frame values say (``conv_nn``, when the plan was made)
+        return "nn_off" in values
+    return (spec.dtype == "float32" and not spec.n_batch and not spec.pool
             and not values.get("exact") and values.get("ta") == CBLAS_NO_TRANS
             and values.get("tb") == CBLAS_NO_TRANS and values["m"] >= MR and available())
 

@@ -18,6 +18,8 @@ from .fusion import Group
 from .kernel_calls import IM2COL_SLACK
 from .kernels import Gemm
 from .loops import window_consts as _window_consts
+from .mathlib_gemm_nn import conv_nn
+from .mathlib_gemm_nn import scratch_floats as nn_scratch_floats
 from .plan_types import ABSOLUTE, align_up, hint_of
 
 __all__ = ["Matmuls", "SWAP_ROWS", "SWAP_BYTES"]
@@ -142,6 +144,10 @@ class Matmuls:
             "x": ("root", x.root, x.offset), "weight": ("root", w.root, w.offset), "out": ("root", c.root, c.offset),
             "cols": ("cols", align_up(ckk * (ho * wo + IM2COL_SLACK) * item)), "img": img, "ldc": ldc,
         }
+        if self.options.own_gemm and conv_nn(c.dtype.name, o, not blas.private):
+            # each image's product on gemm_nn_f32; its packed strip after the im2col columns
+            values["nn_off"] = values["cols"][1]
+            values["cols"] = ("cols", values["cols"][1] + align_up(nn_scratch_floats(ckk) * item))
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
         if info["bias"] is not None:

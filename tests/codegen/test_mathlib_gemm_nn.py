@@ -173,8 +173,8 @@ class _Dense(nn.Module):
         return x
 
 
-def _kernels_calling_it(ex, x) -> int:
-    return sum("gemm_nn_f32(" in k.text for k in ex.compiled((x,)).plan.kernels)
+def _kernels_calling_it(ex, *inputs) -> int:
+    return sum("gemm_nn_f32(" in k.text for k in ex.compiled(inputs).plan.kernels)
 
 
 @needs_own
@@ -243,3 +243,21 @@ def test_strips_start_on_cache_lines_whatever_the_weights_alignment(shift, lo, h
     outside = np.ones(big_c.shape, bool)
     outside[:, 20 - shift % 7 + lo:20 - shift % 7 + hi] = False
     np.testing.assert_array_equal(big_c[outside], -5.0)
+
+
+@needs_own
+@pytest.mark.parametrize("out_channels,size,kwargs", [(16, (3, 3, 32, 32), {}), (9, (2, 4, 13, 17), dict(padding=1)),
+                                                      (33, (1, 5, 9, 30), dict(stride=(2, 1))), (8, (2, 3, 7, 7), {})])
+def test_convolutions_run_each_image_on_it(out_channels, size, kwargs):
+    from tracer import functional as F
+
+    rng = np.random.default_rng(out_channels)
+    x = rng.standard_normal(size).astype(np.float32)
+    w = rng.standard_normal((out_channels, size[1], 3, 3)).astype(np.float32)
+    b = rng.standard_normal(out_channels).astype(np.float32)
+    sm = trace_quietly(lambda x, w, b: np.maximum(F.conv2d(x, w, b, **kwargs), 0.0).mean(axis=(2, 3)), (x, w, b))
+    for options in (PlanOptions(), PlanOptions(parallel_work=1), PlanOptions(own_gemm=False)):
+        for _ in range(2):  # a second call on the same arena and scratch
+            got, want, ex = run_both(sm, (x, w, b), options)
+            assert_close(got, want, f"{out_channels} channels, {options}")
+        assert _kernels_calling_it(ex, x, w, b) == (1 if options.own_gemm else 0)
