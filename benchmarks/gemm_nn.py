@@ -79,7 +79,7 @@ def _variants(sgemm: Any, m: int, k: int, n: int, half: bool, tiles: dict) -> tu
     w = _aligned(rng.standard_normal((k, n)).astype(np.float32))
     c, c2 = _aligned(np.zeros((m, n), np.float32)), _aligned(np.zeros((m, n), np.float32))
     scratch = _aligned(np.zeros(4 * 16 * max(k, 1), np.float32))  # the widest tile --sweep times: 4 vectors
-    assert scratch.size >= scratch_floats(k)
+    assert scratch.size >= scratch_floats(m, k)
     lo = n // 2 if half else 0
     cols = n - lo
     keep = (a, w, c, c2, scratch)  # the closures hold addresses: they must hold the arrays too

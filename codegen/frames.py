@@ -188,7 +188,7 @@ class Frames:
             elif spec.gemms[g].own:  # the activations' packed panels (codegen.mathlib_gemm)
                 swapped = max(swapped, align_up(scratch_floats(values["m"], values["k"]) * 4))
             elif spec.gemms[g].nn:  # the weight strip's packed copy (codegen.mathlib_gemm_nn)
-                swapped = max(swapped, align_up(nn_scratch_floats(values["k"]) * 4))
+                swapped = max(swapped, align_up(nn_scratch_floats(values["m"], values["k"]) * 4))
             elif spec.gemms[g].swap:
                 width = min(-(-extent0 // chunks), SWAP_BLOCK)
                 swapped = max(swapped, align_up(width * values["m"] * np.dtype(gspec.dtype).itemsize))

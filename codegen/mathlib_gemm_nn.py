@@ -39,7 +39,7 @@ from .mathlib_gemm import LANES, _const, _ir, _Loop, _min, _ptr, _splat, availab
 if TYPE_CHECKING:
     from llvmlite import ir as llir
 
-__all__ = ["MR", "NR", "AHEAD", "SYMBOL", "use_nn", "conv_nn", "scratch_floats", "helper_ir"]
+__all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "use_nn", "conv_nn", "packs", "scratch_floats", "helper_ir"]
 
 MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
 NR = 32  # columns of W per micro-kernel (two zmm): result columns of its tile
@@ -48,10 +48,21 @@ AHEAD = 32  # rows of the strip prefetched ahead of the one multiplied
 SYMBOL = "codegen.mathlib_gemm_nn.gemm_nn_f32"
 
 
-def scratch_floats(k: int) -> int:
-    """Floats of scratch a chunk needs for ``k`` rows of ``W``: one packed strip of :data:`NR`
-    columns at a time."""
-    return NR * max(k, 1)
+#: Rows of ``W`` from which a strip is packed (a strip of fewer, 16 KiB at most, stays in L1 as it
+#: is read in place for every row block: the ``rnn``'s ``(128, 128)`` steps, a ``cnn``'s columns).
+PACK_K = 256
+
+
+def packs(m: int, k: int) -> bool:
+    """Whether ``gemm_nn_f32`` packs its strips for ``m`` rows of ``A`` and ``k`` of ``W``: more
+    than one row block reads each strip, and the strip is :data:`PACK_K` rows or more."""
+    return m > MR and k >= PACK_K
+
+
+def scratch_floats(m: int, k: int) -> int:
+    """Floats of scratch a chunk needs for ``m`` rows of ``A`` and ``k`` rows of ``W``: one packed
+    strip of :data:`NR` columns at a time, or nothing where strips are read in place (:func:`packs`)."""
+    return NR * k if packs(m, k) else 0
 
 
 def conv_nn(dtype: str, out_channels: int, exact: bool) -> bool:
@@ -83,18 +94,19 @@ def _declare(module: llir.Module, name: str, fnty: Any) -> llir.Function:
     return found if found is not None else llir.Function(module, fnty, name)
 
 
-def _micro(module: llir.Module, mr: int, nv: int, packs: bool, ahead: int = AHEAD) -> llir.Function:
+def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHEAD) -> llir.Function:
     """``micro(a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst)``: ``C[i, j] = sum_k A[i, k] * W[k, j]``
     for ``i < na <= mr`` and ``skip <= j < nw <= nv * LANES``; ``a``, ``w``, ``c``: addresses of the
     tile's ``A[0, 0]``, ``W[0, 0]``, ``C[0, 0]``.  Rows of ``A`` past ``na`` are never read (their
     pointers are row 0's) and nothing outside those rows and columns is read from ``W`` or
-    written to ``C`` (masked loads and stores: ``w`` and ``c`` may point before the arrays).  With ``packs``, it
+    written to ``C`` (masked loads and stores: ``w`` and ``c`` may point before the arrays).  With ``copies``, it
     also stores the strip's vectors it reads at ``dst`` (``k * nv * LANES`` floats on; the lanes
     past ``nw`` are left as they were) for the next row blocks to read contiguously."""
     llir, f32, i32, i64, vec = _ir()
     fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [i64] * 11),
-                       f"micro_{mr}x{nv}{'_pack' if packs else ''}")
+                       f"micro_{mr}x{nv}{'_pack' if copies else ''}")
     fn.linkage = "internal"
+    fn.attributes.add("alwaysinline")  # the helper's object defines its one symbol only (codegen.prebuilt)
     a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst = fn.args
     b = llir.IRBuilder(fn.append_basic_block("entry"))
     mask_t = llir.VectorType(llir.IntType(1), LANES)
@@ -125,14 +137,14 @@ def _micro(module: llir.Module, mr: int, nv: int, packs: bool, ahead: int = AHEA
     k = b.phi(i64)
     accs = [[b.phi(vec) for _ in range(nv)] for _ in range(mr)]
     row = b.add(w, b.mul(k, stride))
-    if packs:
+    if copies:
         later = b.add(row, b.mul(stride, _const(ahead)))
         for j in range(0, nv * LANES * 4, 64):  # one cache line at a time (prefetches never fault)
             b.call(prefetch, [b.inttoptr(b.add(later, _const(j)), i8p), llir.Constant(i32, 0),
                               llir.Constant(i32, 3), llir.Constant(i32, 1)])
     wv = [b.call(mload, [b.inttoptr(b.add(row, _const(j * LANES * 4)), vec.as_pointer()), llir.Constant(i32, 4),
                          masks[j], zero]) for j in range(nv)]
-    if packs:
+    if copies:
         to = b.add(dst, b.mul(k, _const(nv * LANES * 4)))
         for j in range(nv):
             b.call(mstore, [wv[j], b.inttoptr(b.add(to, _const(j * LANES * 4)), vec.as_pointer()),
@@ -169,8 +181,9 @@ def _micro(module: llir.Module, mr: int, nv: int, packs: bool, ahead: int = AHEA
 def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: int = AHEAD) -> str:
     """The LLVM IR text defining ``gemm_nn_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
     ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` (integer addresses of ``A[0, 0]``, ``W[0, 0]``,
-    ``C[0, 0]`` and of ``scratch``, room for ``kdim * nv * LANES`` floats (:func:`scratch_floats` for
-    the default tile); leading dimensions in elements, rows contiguous).  ``mr`` and ``nv`` (the tile: rows,
+    ``C[0, 0]`` and of ``scratch``, room for ``kdim * nv * LANES`` floats where :func:`packs`
+    (:func:`scratch_floats` for the default tile); leading dimensions in elements, rows
+    contiguous).  ``mr`` and ``nv`` (the tile: rows,
     vectors of columns) are parameters for ``python -m benchmarks.gemm_f32 --nn --sweep``."""
     llir, _f32, _i32, i64, _vec = _ir()
     module = llir.Module()
@@ -192,13 +205,25 @@ def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: 
     # bytes past one: unaligned strips read three lines per row instead of two); the first one
     # skips the columns before lo
     off = b.udiv(b.and_(b.add(w, b.mul(lo, _const(4))), _const(63)), _const(4))
+    packed = b.and_(b.icmp_signed(">", m, _const(mr)), b.icmp_signed(">=", kdim, _const(PACK_K)))  # packs()
     with _Loop(b, b.sub(lo, off), hi, nr, "j0") as j0:
         nw = _min(b, _const(nr), b.sub(hi, j0))
         skip = b.select(b.icmp_signed("<", j0, lo), b.sub(lo, j0), _const(0))
+        strip = b.add(w, b.mul(j0, _const(4)))
+        copying, in_place, next_strip = (b.append_basic_block(n) for n in ("copying", "in_place", "next_strip"))
+        b.cbranch(packed, copying, in_place)
         # the first row block reads the strip in place and packs it; the others read the copy
-        tile(first, _const(0), j0, skip, nw, b.add(w, b.mul(j0, _const(4))), ldw)
+        b.position_at_end(copying)
+        tile(first, _const(0), j0, skip, nw, strip, ldw)
         with _Loop(b, _const(mr), m, mr, "i0") as i0:
             tile(rest, i0, j0, skip, nw, scratch, _const(nr))
+        b.branch(next_strip)
+        # a short strip, or one row block: every row block reads it in place
+        b.position_at_end(in_place)
+        with _Loop(b, _const(0), m, mr, "r0") as r0:
+            tile(rest, r0, j0, skip, nw, strip, ldw)
+        b.branch(next_strip)
+        b.position_at_end(next_strip)
     b.ret_void()
     return "\n".join(line for line in str(module).splitlines()
                      if not line.startswith(("target ", "; ModuleID", "source_filename")))

@@ -147,7 +147,7 @@ class Matmuls:
         if self.options.own_gemm and conv_nn(c.dtype.name, o, not blas.private):
             # each image's product on gemm_nn_f32; its packed strip after the im2col columns
             values["nn_off"] = values["cols"][1]
-            values["cols"] = ("cols", values["cols"][1] + align_up(nn_scratch_floats(ckk) * item))
+            values["cols"] = ("cols", values["cols"][1] + align_up(nn_scratch_floats(o, ckk) * item))
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
         if info["bias"] is not None:

@@ -33,11 +33,11 @@ def _run(a: np.ndarray, w: np.ndarray, c: np.ndarray, lo: int, hi: int) -> None:
     """``c[:, lo:hi] = a @ w[:, lo:hi]``; the arrays may be column slices of larger ones."""
     assert all(x.strides[1] == 4 or x.size == 0 for x in (a, w, c))
     k = a.shape[1]
-    scratch = np.full(scratch_floats(k) + 16, np.nan, np.float32)
+    scratch = np.full(scratch_floats(a.shape[0], k) + 16, np.nan, np.float32)
     frame = np.array([a.ctypes.data, a.strides[0] // 4, w.ctypes.data, w.strides[0] // 4, c.ctypes.data,
                       c.strides[0] // 4, a.shape[0], k, lo, hi, scratch.ctypes.data], np.int64)
     _helper()(frame.ctypes.data)
-    assert np.isnan(scratch[scratch_floats(k):]).all()  # nothing past the scratch it asked for
+    assert np.isnan(scratch[scratch_floats(a.shape[0], k):]).all()  # nothing past the scratch it asked for
 
 
 def _reference(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -140,15 +140,17 @@ def test_the_generic_build_computes_the_same():
     address = load_ir(mathlib_gemm_nn.helper_ir(), (mathlib_gemm_nn.SYMBOL,), "test-gemm_nn")[0]
     fn = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 11))(address)
     rng = np.random.default_rng(9)
-    a, w = rng.standard_normal((64, 100)).astype(np.float32), rng.standard_normal((100, 50)).astype(np.float32)
-    c, scratch = np.full((64, 50), np.nan, np.float32), np.zeros(scratch_floats(100), np.float32)
-    fn(a.ctypes.data, 100, w.ctypes.data, 50, c.ctypes.data, 50, 64, 100, 3, 47, scratch.ctypes.data)
-    assert_within_spec(c[:, 3:47], _reference(a, w)[:, 3:47])
-    assert np.isnan(c[:, :3]).all() and np.isnan(c[:, 47:]).all()
+    for k in (100, 300):  # strips read in place, and packed
+        a, w = rng.standard_normal((64, k)).astype(np.float32), rng.standard_normal((k, 50)).astype(np.float32)
+        c, scratch = np.full((64, 50), np.nan, np.float32), np.zeros(max(1, scratch_floats(64, k)), np.float32)
+        fn(a.ctypes.data, k, w.ctypes.data, 50, c.ctypes.data, 50, 64, k, 3, 47, scratch.ctypes.data)
+        assert_within_spec(c[:, 3:47], _reference(a, w)[:, 3:47])
+        assert np.isnan(c[:, :3]).all() and np.isnan(c[:, 47:]).all()
 
 
 def test_tile_constants():
-    assert (MR, NR) == (8, 32) and scratch_floats(0) == NR and scratch_floats(300) == 300 * NR
+    assert (MR, NR) == (8, 32) and scratch_floats(64, 300) == 300 * NR
+    assert scratch_floats(8, 300) == scratch_floats(64, 255) == scratch_floats(0, 0) == 0  # read in place
 
 
 # -- inside kernels ---------------------------------------------------------------------------------
