@@ -38,6 +38,9 @@ def report(name: str, serial: bool = False, calls: int = 300) -> None:
     x = case.input
     sm = case.capture_module()
     sm(x)
+    # building the case ran NumPy eager, whose OpenBLAS threads spin for ~0.1 s after its calls:
+    # beside them the pool sees a busy core and runs alone for a spell (codegen.pool_backoff)
+    time.sleep(0.5)
     executor = sm._program("forward")
     compiled = executor.compiled((x,))
     state = sm._flat_state()
