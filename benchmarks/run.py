@@ -4,9 +4,7 @@ Every variant is timed the same way: the median of ``repeats`` calls (``time.per
 the variants of one runtime taking turns in blocks of :data:`BLOCK` calls (see :func:`timeit`; a
 runtime's idle threads spin for a while after its calls and would slow another's next calls: NumPy
 eager and our interpreter share NumPy's OpenBLAS, our numba backend has its own threads and BLAS,
-each peer its own), and the runtimes taking turns in :data:`ROUNDS` rounds of a share of those
-calls each, after a rest (a slow spell of this shared machine, seconds long, then lands on every
-runtime instead of on whichever happened to be timed).  Variants: NumPy
+each peer its own).  Variants: NumPy
 eager (the original ``tracer.nn.Module``), our interpreter, our numba backend, and the systems a
 user would pick instead, each when installed (``pip install -e '.[bench]'``) and limited to the
 same threads: PyTorch eager, TorchScript, ``torch.compile``, JAX and ONNX Runtime
@@ -41,7 +39,7 @@ from .peers import GROUPS, PEERS, busy_process, missing, peer_variants, spec_err
 from .report import TARGETS, WARM_LATENCY_TARGET_S, print_latency, print_tables, print_targets
 from .zoo import SPEC_ZOO, ZOO
 
-__all__ = ["main", "run", "timeit", "collect", "peak_bytes", "compile_times", "TARGETS", "WARM_LATENCY_TARGET_S"]
+__all__ = ["main", "run", "timeit", "peak_bytes", "compile_times", "TARGETS", "WARM_LATENCY_TARGET_S"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,38 +47,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 5
 #: Seconds of rest before each runtime's turn: other runtimes' idle threads stop spinning.
 SETTLE = 0.3
-#: Turns each runtime takes, each timing a share of every variant's calls.
-ROUNDS = 3
 
 
-def collect(variants: dict[str, Callable[[], Any]], repeats: int, times: dict[str, list[float]],
-            block: int = BLOCK) -> None:
-    """Time calls of each variant until it has ``repeats`` in ``times`` (seconds, appended).
+def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = BLOCK) -> dict[str, float]:
+    """Median wall time of one call of each variant in milliseconds.
 
     The variants take turns: each round runs every variant for one untimed call (its data back
-    in cache) and then ``block`` timed calls.  A slow spell of this shared 2-core machine then
-    lands on all variants alike instead of on whichever happened to be running.
+    in cache) and then ``block`` timed calls, until each has ``repeats`` timed calls.  A slow
+    spell of this shared 2-core machine then lands on all variants alike instead of on whichever
+    happened to be running.
     """
-    for name in variants:
-        times.setdefault(name, [])
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for fn in variants.values():
         for _ in range(3):
             fn()
-    while any(len(times[k]) < repeats for k in variants):
+    while any(len(t) < repeats for t in times.values()):
         for name, fn in variants.items():
-            if len(times[name]) >= repeats:
-                continue
             fn()
             for _ in range(min(block, repeats - len(times[name]))):
                 t = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t)
-
-
-def timeit(variants: dict[str, Callable[[], Any]], repeats: int, block: int = BLOCK) -> dict[str, float]:
-    """Median wall time of one call of each variant in milliseconds (:func:`collect`)."""
-    times: dict[str, list[float]] = {}
-    collect(variants, repeats, times, block)
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
@@ -169,8 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     report: dict[str, Any] = {"repeats": repeats, "models": {}, "busy": args.busy, "threads": args.threads}
     print(f"# python -m benchmarks {' '.join(sys.argv[1:])}".rstrip())
     print(f"# {os.cpu_count()} CPUs; numpy {np.__version__}; median of {repeats} calls per variant, variants "
-          f"taking turns in blocks of {BLOCK} calls, runtimes in {ROUNDS} rounds; peers limited to "
-          f"{args.threads} threads")
+          f"taking turns in blocks of {BLOCK} calls; peers limited to {args.threads} threads")
     if args.busy:
         print("# --busy: a CPU-bound process runs beside the timing (the other core busy)")
     report["skipped"] = {p: why for p in peers if (why := missing(p)) is not None}
@@ -216,24 +202,18 @@ def run(args: argparse.Namespace) -> dict:
         # turns among themselves, after the others' threads have gone idle (SETTLE): NumPy eager
         # and the interpreter (NumPy's OpenBLAS), the numba backend (its own workers and its own
         # single-threaded OpenBLAS, codegen.pool and codegen.blas), then each peer's
-        # the runtimes take turns too, in ROUNDS rounds of a share of the calls each
+        ms: dict[str, float] = {}
         groups = [("numpy", "interpreter"), ("numba",)]
         groups += [tuple(k for k in others if GROUPS[k] == g) for g in dict.fromkeys(GROUPS.values())]
-        groups = [g for g in groups if g]
-        samples: dict[str, list[float]] = {}
-        pool_runs: dict[str, int] | None = None
-        for r in range(1, ROUNDS + 1):
-            share = -(-repeats * r // ROUNDS)  # timed calls each variant has after this round
-            for group in groups:
+        pool_runs = None
+        for group in groups:
+            if group:
                 time.sleep(SETTLE)
                 before = _pool_counts() if group == ("numba",) else None
-                collect({k: {**variants, **others}[k] for k in group}, share, samples)
+                ms.update(timeit({k: {**variants, **others}[k] for k in group}, repeats))
                 if before is not None:
                     after = _pool_counts()
-                    if after and before:
-                        runs = {k: after[k] - before[k] for k in after}
-                        pool_runs = runs if pool_runs is None else {k: pool_runs[k] + runs[k] for k in runs}
-        ms = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+                    pool_runs = {k: after[k] - before[k] for k in after} if after and before else None
         executor = sm_numba._program("forward")
         plan = executor.plan((x,))
         workspace = executor.workspace_bytes()
