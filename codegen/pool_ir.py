@@ -27,6 +27,7 @@ from .pool_backoff import (
     GOOD,
     LATE,
     LATES,
+    LONG_RUN,
     LONGEST,
     NIVCSW,
     OWNER_TID,
@@ -357,6 +358,7 @@ def pool_ir() -> str | None:
         seq=SEQ, task=TASK, task1=TASK + 1, task2=TASK + 2, task3=TASK + 3, next=NEXT, done=DONE, sleepers=SLEEPERS,
         busy=BUSY, quit=QUIT, solo=SOLO, backoff=BACKOFF, streak=STREAK, shortest=SHORTEST, longest=LONGEST,
         stalls=STALLS, solo_runs=SOLO_RUNS, shared_runs=SHARED_RUNS, good_runs=GOOD, late_word=LATE, lates=LATES,
-        recent=RECENT, until=UNTIL, preempted=PREEMPTED, nivcsw=NIVCSW, checked=CHECKED, preempts=PREEMPTS,
-        getrusage=_GETRUSAGE[machine], gettid=_GETTID[machine], owner_tid=OWNER_TID, late_ticks=late_ticks,
-        spin=spin, futex=futex, pause_decl=pause_decl, pause_call=pause_call, clock=clock, now=now)
+        recent=RECENT, long_run=LONG_RUN, until=UNTIL, preempted=PREEMPTED, nivcsw=NIVCSW, checked=CHECKED,
+        preempts=PREEMPTS, getrusage=_GETRUSAGE[machine], gettid=_GETTID[machine], owner_tid=OWNER_TID,
+        late_ticks=late_ticks, spin=spin, futex=futex, pause_decl=pause_decl, pause_call=pause_call, clock=clock,
+        now=now)

@@ -48,9 +48,10 @@ class Chunks:
         self.offsets = np.array([8, 16], np.int64)  # frame "addresses" 8 and 16: chunks 0 and 1
         self.caller = threading.get_ident()
 
-    def run(self, pool: Pool, shared: bool = False, stall: bool = False) -> list[bool]:
-        """Run both chunks through ``pool``; for each, whether the calling thread ran it."""
-        self.shared, self.stall, self.by = shared, stall, [None, None]
+    def run(self, pool: Pool, shared: bool = False, stall: bool = False, hold: float = 0.0) -> list[bool]:
+        """Run both chunks through ``pool``; for each, whether the calling thread ran it (``hold``:
+        seconds the caller's own chunk takes once both have started)."""
+        self.shared, self.stall, self.hold, self.by = shared, stall, hold, [None, None]
         self.caller_started, self.worker_started, self.caller_done = (threading.Event() for _ in range(3))
         self.start = time.monotonic()
         pool(self.address, 0, self.offsets)
@@ -66,6 +67,7 @@ class Chunks:
         if me == self.caller:
             self.caller_started.set()
             self.worker_started.wait(10.0)
+            time.sleep(self.hold)
             self.caller_done.set()
         else:
             self.worker_started.set()
@@ -104,6 +106,16 @@ def test_a_stalled_worker_makes_the_caller_run_alone_then_share_again(pool):
     assert sorted(chunks.run(pool, shared=True)) == [False, True], "shared again after the second back-off"
     stats = pool.stats()
     assert (stats["shared"], stats["solo"]) == (3, 12)
+
+
+def test_a_long_run_is_never_a_stall(pool):
+    # the caller's own chunk took 30 ms (over LONG_RUN late gaps): a worker that then held on for
+    # three times as long cost less than running the next runs alone would
+    chunks = Chunks()
+    assert sorted(chunks.run(pool, shared=True, stall=True, hold=0.03)) == [False, True]
+    stats = pool.stats()
+    assert (stats["shared"], stats["stalls"], stats["backoff_left"]) == (1, 0, 0)
+    assert sorted(chunks.run(pool, shared=True)) == [False, True], "the next run is shared"
 
 
 def test_the_back_off_doubles_up_to_its_longest_and_good_runs_shorten_it(pool):
