@@ -12,8 +12,9 @@ leave the core to others), and ``backoff`` doubles (up to its longest).  ``GOOD`
 a row without a stall halve it again (down to its shortest).  A run the caller did alone (no
 worker arrived) or whose chunks the workers did all of tells nothing and changes nothing, and a
 run whose caller ran its own chunks for :data:`LONG_RUN` late gaps (~2 ms) or more is never a
-stall (nor is a worker's report before it): a lost core costs such a run a fraction of its time,
-and the next runs alone would cost half of theirs.
+stall (nor is a worker's report before it, nor do its caller's preemptions start a spell): a
+lost core costs such a run a fraction of its time, and the next runs alone would cost half of
+theirs.
 
 A worker also notices when it has lost its core while it spins between tasks: two polls of its
 clock more than ``_LATE_TICKS`` apart (about 0.2 ms; a poll takes well under a microsecond).
@@ -124,7 +125,10 @@ rusage:
   %known = and i1 %looked, %same
   %c1 = and i1 %ok, %dense
   %c2 = and i1 %many, %known
-  %contended = and i1 %c1, %c2
+  %c3 = and i1 %c1, %c2
+  ; not after a long run: beside a busy program its chunks take as long shared as alone, and on
+  ; a quiet host whose switches came in a burst a spell would halve their speed
+  %contended = and i1 %c3, %brief
   br i1 %contended, label %preempted_, label %late
 preempted_:
   %untilp = getelementptr i64, i64* %ctrl, i64 {until}

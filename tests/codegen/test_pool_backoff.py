@@ -301,10 +301,15 @@ def test_a_caller_preempted_while_sharing_runs_alone_for_a_while():
         pool.stop()
 
 
-@pytest.mark.parametrize("case", ["few switches", "an old look", "back-off off", "another thread's look"])
+_SLOW_CHUNK = _CHUNK(lambda frame: time.sleep(0.003))  # a chunk of a long run (LONG_RUN: ~2 ms)
+
+
+@pytest.mark.parametrize("case", ["few switches", "an old look", "back-off off", "another thread's look",
+                                  "a long run"])
 def test_no_preempted_spell_without_recent_involuntary_switches(case):
     pool = Pool(0)
     kernel = get_kernel(_COUNT, "k_count")
+    address = ctypes.cast(_SLOW_CHUNK, ctypes.c_void_p).value if case == "a long run" else kernel.address
     out = np.zeros(100, np.int64)
     frames, offsets = _chunk_frames(out, 4)
     try:
@@ -317,7 +322,7 @@ def test_no_preempted_spell_without_recent_involuntary_switches(case):
             _looked(pool, 1000 if case == "an old look" else 15, 0 if case == "few switches" else 100)
             if case == "another thread's look":  # its count of switches is not this thread's
                 pool.ctrl[pool_ir.OWNER_TID] += 1
-            pool(kernel.address, frames.ctypes.data, offsets)
+            pool(address, frames.ctypes.data, offsets)
             if resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - before < pool_ir.PREEMPTED:
                 break
         stats = pool.stats()
