@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ir import TensorType, type_of
 from ir.passes import infer_types, run_passes
@@ -49,3 +50,15 @@ def test_unknown_sizes_are_left_alone():
     typed = infer_types(g, [TensorType.of("float32", ("B", "B"))])
     assert fold_sizes(typed) is typed
     assert not creates_arrays(run_passes(raw_graph(lambda x: x * 2.0, x)))
+
+
+def test_a_computation_that_raises_is_left_to_raise_when_the_program_runs():
+    def f(x):
+        return x[:10] + np.ones(x.shape[0] - 20)  # with 4 elements a negative size: NumPy raises
+
+    x = np.ones(4, np.float32)
+    g = raw_graph(f, np.ones(30, np.float32))
+    out = fold_sizes(infer_types(g, [type_of(x)]))
+    assert "ones" in ops(out)
+    with pytest.raises(ValueError):
+        _run(out, x)
