@@ -166,6 +166,45 @@ class _Loop:
         b.position_at_end(self.done)
 
 
+def _accumulate(b: llir.IRBuilder, kdim: Any, rows: int, vectors: int, step: Any) -> list[list[Any]]:
+    """The loop ``for k in range(kdim)`` of a micro-kernel over ``rows x vectors`` accumulators of
+    :data:`LANES` floats, zero at first: ``step(k, accs)`` emits the loop's body (no blocks of its
+    own) and returns the new accumulators.  Their values after the loop (zeros where ``kdim <= 0``);
+    the builder is left after the loop."""
+    llir, _, _, i64, vec = _ir()
+    zero = llir.Constant(vec, None)
+    entry = b.block
+    loop = b.append_basic_block("k")
+    done = b.append_basic_block("store")
+    b.cbranch(b.icmp_signed(">", kdim, _const(0)), loop, done)
+    b.position_at_end(loop)
+    k = b.phi(i64)
+    accs = [[b.phi(vec) for _ in range(vectors)] for _ in range(rows)]
+    new = step(k, accs)
+    k1 = b.add(k, _const(1))
+    k.add_incoming(_const(0), entry)
+    k.add_incoming(k1, loop)
+    for i in range(rows):
+        for j in range(vectors):
+            accs[i][j].add_incoming(zero, entry)
+            accs[i][j].add_incoming(new[i][j], loop)
+    b.cbranch(b.icmp_signed("<", k1, kdim), loop, done)
+    b.position_at_end(done)
+    totals = [[b.phi(vec) for _ in range(vectors)] for _ in range(rows)]
+    for i in range(rows):
+        for j in range(vectors):
+            totals[i][j].add_incoming(zero, entry)
+            totals[i][j].add_incoming(new[i][j], loop)
+    return totals
+
+
+def _module_text(module: llir.Module) -> str:
+    """``module``'s IR text without its target and module lines (``codegen.prebuilt`` adds the
+    process's target)."""
+    return "\n".join(line for line in str(module).splitlines()
+                     if not line.startswith(("target ", "; ModuleID", "source_filename")))
+
+
 def _transpose_plan(rows: int, lanes: int) -> tuple[list, list]:
     """How ``rows`` vectors ``r_i`` of ``lanes`` lanes are transposed in registers: ``log2(rows)``
     rounds, each a list of ``(x, y, mask)`` (a new vector: ``shufflevector`` of vectors ``x`` and
@@ -230,35 +269,18 @@ def _micro(module: llir.Module) -> llir.Function:
         at = b.add(w, b.mul(ldw, _const(4 * i)))
         rows.append(b.inttoptr(b.select(b.icmp_signed("<", _const(i), nw), at, w), _F32.as_pointer()))
     bp = b.inttoptr(p, _F32.as_pointer())
-    zero = llir.Constant(_VEC, None)
-    entry = b.block
-    loop = b.append_basic_block("k")
-    done = b.append_basic_block("store")
-    b.cbranch(b.icmp_signed(">", kdim, _const(0)), loop, done)
-    b.position_at_end(loop)
-    k = b.phi(_I64)
-    accs = [[b.phi(_VEC) for _ in range(nv)] for _ in range(wr)]
-    base = b.mul(k, _const(nv * lanes))
-    bv = [b.load(b.bitcast(b.gep(bp, [b.add(base, _const(j * lanes))]), _VEC.as_pointer()), align=4)
-          for j in range(nv)]
-    new = []
-    for i in range(wr):
-        s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), lanes)
-        new.append([b.call(fma, [s, bv[j], accs[i][j]]) for j in range(nv)])
-    k1 = b.add(k, _const(1))
-    k.add_incoming(_const(0), entry)
-    k.add_incoming(k1, loop)
-    for i in range(wr):
-        for j in range(nv):
-            accs[i][j].add_incoming(zero, entry)
-            accs[i][j].add_incoming(new[i][j], loop)
-    b.cbranch(b.icmp_signed("<", k1, kdim), loop, done)
-    b.position_at_end(done)
-    totals = [[b.phi(_VEC) for _ in range(nv)] for _ in range(wr)]
-    for i in range(wr):
-        for j in range(nv):
-            totals[i][j].add_incoming(zero, entry)
-            totals[i][j].add_incoming(new[i][j], loop)
+
+    def step(k: Any, accs: list) -> list:  # P's 32 floats of row k times each weight row's W[i, k]
+        base = b.mul(k, _const(nv * lanes))
+        bv = [b.load(b.bitcast(b.gep(bp, [b.add(base, _const(j * lanes))]), _VEC.as_pointer()), align=4)
+              for j in range(nv)]
+        new = []
+        for i in range(wr):
+            s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), lanes)
+            new.append([b.call(fma, [s, bv[j], accs[i][j]]) for j in range(nv)])
+        return new
+
+    totals = _accumulate(b, kdim, wr, nv, step)
     col_mask = b.icmp_signed("<", llir.Constant(llir.VectorType(_I64, wr), list(range(wr))), _splat(b, nw, wr))
     none = llir.Constant(mask_t, [0] * wr)
     for j in range(nv):
@@ -341,5 +363,4 @@ def helper_ir() -> str:
             corner = b.add(c, b.mul(b.add(b.mul(q, ldc), j0), _const(4)))
             b.call(micro, [wrow, ldw, nw, scratch, corner, ldc, rows, kdim])
     b.ret_void()
-    return "\n".join(line for line in str(module).splitlines()
-                     if not line.startswith(("target ", "; ModuleID", "source_filename")))
+    return _module_text(module)

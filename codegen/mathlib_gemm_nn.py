@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .mathlib_gemm import LANES, _const, _ir, _Loop, _min, _ptr, _splat, available
+from .mathlib_gemm import LANES, _accumulate, _const, _ir, _Loop, _min, _module_text, _ptr, _splat, available
 
 if TYPE_CHECKING:
     from llvmlite import ir as llir
@@ -129,44 +129,28 @@ def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHE
         rows.append(b.inttoptr(b.select(b.icmp_signed("<", _const(i), na), at, a), f32.as_pointer()))
     zero = llir.Constant(vec, None)
     stride = b.mul(ldw, _const(4))
-    entry = b.block
-    loop = b.append_basic_block("k")
-    done = b.append_basic_block("store")
-    b.cbranch(b.icmp_signed(">", kdim, _const(0)), loop, done)
-    b.position_at_end(loop)
-    k = b.phi(i64)
-    accs = [[b.phi(vec) for _ in range(nv)] for _ in range(mr)]
-    row = b.add(w, b.mul(k, stride))
-    if copies:
-        later = b.add(row, b.mul(stride, _const(ahead)))
-        for j in range(0, nv * LANES * 4, 64):  # one cache line at a time (prefetches never fault)
-            b.call(prefetch, [b.inttoptr(b.add(later, _const(j)), i8p), llir.Constant(i32, 0),
-                              llir.Constant(i32, 3), llir.Constant(i32, 1)])
-    wv = [b.call(mload, [b.inttoptr(b.add(row, _const(j * LANES * 4)), vec.as_pointer()), llir.Constant(i32, 4),
-                         masks[j], zero]) for j in range(nv)]
-    if copies:
-        to = b.add(dst, b.mul(k, _const(nv * LANES * 4)))
-        for j in range(nv):
-            b.call(mstore, [wv[j], b.inttoptr(b.add(to, _const(j * LANES * 4)), vec.as_pointer()),
-                            llir.Constant(i32, 4), masks[j]])
-    new = []
-    for i in range(mr):
-        s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), LANES)
-        new.append([b.call(fma, [s, wv[j], accs[i][j]]) for j in range(nv)])
-    k1 = b.add(k, _const(1))
-    k.add_incoming(_const(0), entry)
-    k.add_incoming(k1, loop)
-    for i in range(mr):
-        for j in range(nv):
-            accs[i][j].add_incoming(zero, entry)
-            accs[i][j].add_incoming(new[i][j], loop)
-    b.cbranch(b.icmp_signed("<", k1, kdim), loop, done)
-    b.position_at_end(done)
-    totals = [[b.phi(vec) for _ in range(nv)] for _ in range(mr)]
-    for i in range(mr):
-        for j in range(nv):
-            totals[i][j].add_incoming(zero, entry)
-            totals[i][j].add_incoming(new[i][j], loop)
+
+    def step(k: Any, accs: list) -> list:  # the strip's row k times each row's A[i, k]
+        row = b.add(w, b.mul(k, stride))
+        if copies:
+            later = b.add(row, b.mul(stride, _const(ahead)))
+            for j in range(0, nv * LANES * 4, 64):  # one cache line at a time (prefetches never fault)
+                b.call(prefetch, [b.inttoptr(b.add(later, _const(j)), i8p), llir.Constant(i32, 0),
+                                  llir.Constant(i32, 3), llir.Constant(i32, 1)])
+        wv = [b.call(mload, [b.inttoptr(b.add(row, _const(j * LANES * 4)), vec.as_pointer()),
+                             llir.Constant(i32, 4), masks[j], zero]) for j in range(nv)]
+        if copies:
+            to = b.add(dst, b.mul(k, _const(nv * LANES * 4)))
+            for j in range(nv):
+                b.call(mstore, [wv[j], b.inttoptr(b.add(to, _const(j * LANES * 4)), vec.as_pointer()),
+                                llir.Constant(i32, 4), masks[j]])
+        new = []
+        for i in range(mr):
+            s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), LANES)
+            new.append([b.call(fma, [s, wv[j], accs[i][j]]) for j in range(nv)])
+        return new
+
+    totals = _accumulate(b, kdim, mr, nv, step)
     none = llir.Constant(mask_t, [0] * LANES)
     for i in range(mr):
         live = b.icmp_signed("<", _const(i), na)
@@ -225,5 +209,4 @@ def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: 
         b.branch(next_strip)
         b.position_at_end(next_strip)
     b.ret_void()
-    return "\n".join(line for line in str(module).splitlines()
-                     if not line.startswith(("target ", "; ModuleID", "source_filename")))
+    return _module_text(module)
