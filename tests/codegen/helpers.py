@@ -114,3 +114,20 @@ def fresh_process(model: str, x: str, cache_dir: str, prelude: str = "") -> dict
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_column_range(run: Any, reference: Any, weight_shape: tuple[int, int], lo: int, hi: int) -> None:
+    """One of our gemms (``run(a, w, c, lo, hi)``: ``c[:, lo:hi]`` of ``reference(a, w)``, ``a`` 45 x
+    300, ``c`` 45 x 101, ``w`` of ``weight_shape``) writes those columns, within SPEC's bound, and no
+    others."""
+    m, n = 45, 101
+    rng = np.random.default_rng(lo * 7 + hi)
+    a = rng.standard_normal((m, 300)).astype(np.float32)
+    w = rng.standard_normal(weight_shape).astype(np.float32)
+    c = np.full((m, n), -7.0, np.float32)
+    run(a, w, c, lo, hi)
+    want = np.full((m, n), -7.0, np.float32)
+    want[:, lo:hi] = reference(a, w)[:, lo:hi]
+    np.testing.assert_array_equal(c[:, :lo], want[:, :lo])
+    np.testing.assert_array_equal(c[:, hi:], want[:, hi:])
+    assert_within_spec(c[:, lo:hi], want[:, lo:hi])
