@@ -36,6 +36,8 @@ SHAPES = [
     (32, 256, 768, False, "gpt qkv, rows/2"),
     (9, 256, 1024, False, "9 rows"),
     (512, 256, 1024, False, "512 rows"),
+    (16, 27, 900, False, "cnn conv1, one image"),
+    (32, 144, 169, False, "cnn conv2, one image"),
 ]
 
 _KERNEL: list = []

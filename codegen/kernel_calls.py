@@ -59,8 +59,11 @@ class Calls:
         single-threaded BLAS its sums differ within SPEC's bound, on NumPy's it gives NumPy's bits,
         ``codegen.plan``'s ``blas_for``)."""
         keys = ("fn", *_WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ()) \
-            + (("nn_off",) if spec.nn else ())
+            + (("nn_off",) if spec.nn else ()) + (("pitch", "wide_off") if spec.taps else ())
         v = self.gemm_params(g, spec, keys)
+        if spec.taps:
+            self.conv_taps(spec, v, item)
+            return
         x = self.ns.fresh(f"{spec.hint}_xp")
         cols = self.ns.fresh(f"{spec.hint}_colsp")
         out = self.ns.fresh(f"{spec.hint}_outp")
@@ -95,13 +98,70 @@ class Calls:
             self.emit(2, f"{call}({v['fn']}, 111, 111, {v['o']}, {hw}, {ckk}, {v['weight']}, {ckk}, {v['cols']}, "
                          f"{ldb}, {v['out']} + {n} * {v['img']} * {item}, {ld})")
         if spec.bias:
-            o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
-            self.emit(2, f"for {o} in range({v['o']}):")
-            self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
-            self.emit(3, f"{base} = {o} * {ld} + {n} * {v['img']}")
-            self.emit(3, f"for {q} in range({hw}):")
-            self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
+            self.add_bias(v, n, out, bias, hw)
         self.images = (n, n1)
+
+    def conv_taps(self, spec: Gemm, v: dict[str, str], item: int) -> None:
+        """Phase 1 of a convolution that reads its input in place (``Gemm.taps``,
+        ``codegen.mathlib_gemm_nn.conv_taps``): the taps' offsets into this chunk's scratch once,
+        then per image ``gemm_taps_f32``: ``"rows"``, once per output row, stored in place (the
+        result's address moved back so that wide column ``oh * xs_h + ow`` lands on output ``oh *
+        wo + ow``), then the bias added; ``"wide"``, once into the wide result in scratch (rows
+        ``pitch`` floats apart), whose outputs are copied into place with the bias added (the
+        reference's order either way: the product, then ``+= bias``)."""
+        taps, out = self.ns.fresh(f"{spec.hint}_taps"), self.ns.fresh(f"{spec.hint}_outp")
+        ckk, n, n1, r, c, i, j, oh, xn = (self.ns.fresh(h) for h in
+                                          ("ckk", "n", "n1", "r", "c", "ki", "kj", "oh", "xn"))
+        ho, wo, xs_h = v["ho"], v["wo"], v["xs_h"]
+        self.emit(1, f"{taps} = ptr_int64({v['cols']})")
+        self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
+        bias = self.ns.fresh(f"{spec.hint}_biasp") if spec.bias else ""
+        if spec.bias:
+            self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
+        self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
+        self.emit(1, f"{r} = 0")
+        self.emit(1, f"for {c} in range({v['c_in']}):")
+        self.emit(2, f"for {i} in range({v['kh']}):")
+        self.emit(3, f"for {j} in range({v['kw']}):")
+        self.emit(4, f"{taps}[{r}] = {c} * {v['xs_c']} + {i} * {v['dil_h']} * {xs_h} + {j} * {v['dil_w']}")
+        self.emit(4, f"{r} += 1")
+        self.emit(1, f"for {n} in range(lo, hi):")
+        self.emit(2, f"{n1} = {n} + 1")
+        self.emit(2, f"{xn} = {v['x']} + {n} * {v['xs_n']} * {item}")
+        common = f"{v['weight']}, {ckk}, {xn}, {v['cols']}"
+        pack = f"{v['cols']} + {v['nn_off']}"
+        if spec.taps == "rows":
+            self.emit(2, f"for {oh} in range({ho}):")
+            self.emit(3, f"gemm_taps_f32({common}, {v['out']} + ({n} * {v['img']} + {oh} * ({wo} - {xs_h})) * {item}, "
+                         f"{v['ldc']}, {v['o']}, {ckk}, {oh} * {xs_h}, {oh} * {xs_h} + {wo}, {pack})")
+            if spec.bias:
+                self.add_bias(v, n, out, bias, f"{ho} * {wo}")
+        else:
+            wide = self.ns.fresh(f"{spec.hint}_widep")
+            o, ow, bo, src, dst = (self.ns.fresh(h) for h in ("o", "ow", "bo", "src", "dst"))
+            self.emit(2, f"{wide} = ptr_{spec.dtype}({v['cols']} + {v['wide_off']})")
+            self.emit(2, f"gemm_taps_f32({common}, {v['cols']} + {v['wide_off']}, {v['pitch']}, {v['o']}, {ckk}, 0, "
+                         f"({ho} - 1) * {xs_h} + {wo}, {pack})")
+            self.emit(2, f"for {o} in range({v['o']}):")
+            if spec.bias:
+                self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
+            self.emit(3, f"{src} = {o} * {v['pitch']}")
+            self.emit(3, f"{dst} = {o} * {v['ldc']} + {n} * {v['img']}")
+            self.emit(3, f"for {oh} in range({ho}):")
+            self.emit(4, f"for {ow} in range({wo}):")
+            self.emit(5, f"{out}[{dst} + {ow}] = {wide}[{src} + {ow}]" + (f" + {bo}" if spec.bias else ""))
+            self.emit(4, f"{src} += {xs_h}")
+            self.emit(4, f"{dst} += {wo}")
+        self.images = (n, n1)
+
+    def add_bias(self, v: dict[str, str], n: str, out: str, bias: str, hw: str) -> None:
+        """``out[o, n] += bias[o]`` over image ``n``'s ``hw`` outputs of every channel ``o``."""
+        o, q, base, bo = (self.ns.fresh(h) for h in ("o", "q", "ob", "bo"))
+        self.emit(2, f"for {o} in range({v['o']}):")
+        self.emit(3, f"{bo} = {bias}[{o} * {v['bs']}]")
+        self.emit(3, f"{base} = {o} * {v['ldc']} + {n} * {v['img']}")
+        self.emit(3, f"for {q} in range({hw}):")
+        self.emit(4, f"{out}[{base} + {q}] = {out}[{base} + {q}] + {bo}")
 
     def im2col(self, spec: Gemm, v: dict[str, str], n: str, cols: str, x: str, hw: str) -> None:
         """Image ``n``'s im2col columns, element by element (any stride, dilation and padding)."""

@@ -109,6 +109,10 @@ class Gemm:
     #: or ``C[lo:hi] = A[lo:hi] @ W``, by ``codegen.mathlib_gemm_nn`` (``W`` row-major, read in
     #: place), not by BLAS
     nn: bool = False
+    #: (a ``conv`` with ``nn``) each image's product reads the input in place (``gemm_taps_f32``):
+    #: ``"rows"``, one product per output row, or ``"wide"``, one into a wide result in scratch
+    #: whose outputs are copied into place (``codegen.mathlib_gemm_nn.conv_taps``); ``""``: im2col
+    taps: str = ""
     #: window parameters written into the source as literals instead of read from the frame: the
     #: op's geometry (kernel size, stride, dilation, padding) and a unit innermost input stride,
     #: so im2col and pooling rows go by whole vectors (``row_copy_*``, ``pool_max_*``)
@@ -685,7 +689,8 @@ def _highest(dtype: str) -> str:
 #: Names that generated source may use besides ``np`` and ``math`` (``mathlib.NAMESPACE`` has them).
 HELPERS = frozenset({
     "exp_f32", "tanh_f32", "erf_f32", "floordiv_f32", "mod_f32", "floordiv_f64", "mod_f64", "floordiv_int", "mod_int",
-    "ipow", "pool_max_f32", "pool_max_f64", "gemm_wt_f32", "gemm_nn_f32", "maximum", "minimum", "fmax", "fmin", "sign",
+    "ipow", "pool_max_f32", "pool_max_f64", "gemm_wt_f32", "gemm_nn_f32", "gemm_taps_f32", "maximum", "minimum",
+    "fmax", "fmin", "sign",
     "pairwise_sum_f32", "pairwise_sum_f64", "bits_to_f64", "transpose_copy_f32", "transpose_copy_f64", "row_copy_f32",
     "row_copy_f64", "max_nonnan", "min_nonnan", *(f"ptr_{name}" for name in NUMBA_DTYPES),
     *(f"gemm_{t}_{abi}" for t in ("f32", "f64") for abi in ("ilp64", "lp64")),

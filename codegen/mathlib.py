@@ -379,6 +379,7 @@ def sign(a):
 from .mathlib_native import (  # noqa: E402
     compile_helpers,
     gemm_nn_f32,
+    gemm_taps_f32,
     gemm_wt_f32,
     pairwise_sum_f32,
     pairwise_sum_f64,
@@ -394,7 +395,7 @@ NAMESPACE: dict[str, object] = {
     "floordiv_int": floordiv_int, "mod_int": mod_int, "ipow": ipow,
     "maximum": maximum, "minimum": minimum, "fmax": fmax, "fmin": fmin, "sign": sign,
     "pairwise_sum_f32": pairwise_sum_f32, "pairwise_sum_f64": pairwise_sum_f64, "gemm_wt_f32": gemm_wt_f32,
-    "gemm_nn_f32": gemm_nn_f32,
+    "gemm_nn_f32": gemm_nn_f32, "gemm_taps_f32": gemm_taps_f32,
     "bits_to_f64": _i64_as_f64, "pool_max_f32": pool_max_f32, "pool_max_f64": pool_max_f64,
     "transpose_copy_f32": transpose_copy_f32, "transpose_copy_f64": transpose_copy_f64,
     "max_nonnan": max_nonnan, "min_nonnan": min_nonnan, "row_copy_f32": row_copy_f32, "row_copy_f64": row_copy_f64,

@@ -39,13 +39,19 @@ from .mathlib_gemm import LANES, _accumulate, _const, _ir, _Loop, _min, _module_
 if TYPE_CHECKING:
     from llvmlite import ir as llir
 
-__all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "use_nn", "conv_nn", "packs", "scratch_floats", "helper_ir"]
+__all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "TAPS_SYMBOL", "TAPS_WASTE", "use_nn", "conv_nn", "conv_taps",
+           "taps_width", "packs", "scratch_floats", "helper_ir"]
 
 MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
 NR = 32  # columns of W per micro-kernel (two zmm): result columns of its tile
 AHEAD = 32  # rows of the strip prefetched ahead of the one multiplied
 #: The helper's symbol in kernel objects.
 SYMBOL = "codegen.mathlib_gemm_nn.gemm_nn_f32"
+#: The symbol of its form that reads a convolution's input in place (``helper_ir(taps=True)``).
+TAPS_SYMBOL = "codegen.mathlib_gemm_nn.gemm_taps_f32"
+#: Strips a convolution that reads its input in place may compute per strip of im2col's columns
+#: (:func:`conv_taps`).
+TAPS_WASTE = 1.5
 
 
 #: Rows of ``W`` from which a strip is packed (a strip of fewer, 16 KiB at most, stays in L1 as it
@@ -72,6 +78,42 @@ def conv_nn(dtype: str, out_channels: int, exact: bool) -> bool:
     return dtype == "float32" and out_channels >= MR and not exact and available()
 
 
+def taps_width(ho: int, wo: int, row: int) -> int:
+    """Columns of a convolution's wide result (:func:`conv_taps`): output ``(oh, ow)`` is column
+    ``oh * row + ow``, ``row`` the input's row stride in elements."""
+    return (ho - 1) * row + wo
+
+
+def conv_taps(values: dict, pads: Any) -> str:
+    """How a convolution whose per-image product runs on ``gemm_nn_f32`` (:func:`conv_nn`) reads
+    its input in place instead of im2col columns (``gemm_taps_f32``): ``"rows"``, ``"wide"``, or
+    ``""`` (im2col).
+
+    With unit strides and no padding, the im2col row of tap ``(c, i, j)`` is the input's run from
+    ``c * xs_c + i * dil_h * xs_h + j * dil_w``, read as a wide row: output ``(oh, ow)`` is its
+    column ``oh * xs_h + ow`` (the columns between two output rows are not outputs; reading them
+    stays inside the image: the last one read is its last element).  ``"rows"``: one product
+    per output row, stored in place; ``"wide"``: one product over the whole wide row into
+    scratch, whose outputs are then copied into place.  The one that computes fewer strips of
+    :data:`NR` columns, ``"rows"`` on a tie (the ``cnn``'s first convolution: 30 rows of 30 outputs,
+    30 strips either way; its second: 13 rows of 13, 13 strips against 7: ``"wide"``), where that
+    is at most :data:`TAPS_WASTE` times the strips of im2col's columns (29 and 6 there).
+
+    The im2col copies were a third of the ``cnn``'s convolutions (``k_conv2d_maximum_mean``: 23
+    of 87 us for 8 images on one thread, 1872 row copies of 13 floats per image)."""
+    if any(p for pair in pads for p in pair) or values["sh"] != 1 or values["sw"] != 1 or values["xs_w"] != 1:
+        return ""
+    if min(values["xs_n"], values["xs_c"], values["xs_h"]) < 0:
+        return ""
+    ho, wo = values["ho"], values["wo"]
+    if ho * wo == 0:
+        return ""
+    rows, wide = ho * -(-wo // NR), -(-taps_width(ho, wo, values["xs_h"]) // NR)
+    if min(rows, wide) > TAPS_WASTE * -(-ho * wo // NR):
+        return ""
+    return "rows" if rows <= wide else "wide"
+
+
 def use_nn(spec: Any, values: dict) -> bool:
     """Whether matmul ``spec`` (``C = A @ B``, ``B`` row-major and not transposed; its chunks split
     rows or columns) runs on ``gemm_nn_f32``: float32, ``A`` row-major, not batched, at least
@@ -94,17 +136,20 @@ def _declare(module: llir.Module, name: str, fnty: Any) -> llir.Function:
     return found if found is not None else llir.Function(module, fnty, name)
 
 
-def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHEAD) -> llir.Function:
+def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHEAD,
+           taps: bool = False) -> llir.Function:
     """``micro(a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst)``: ``C[i, j] = sum_k A[i, k] * W[k, j]``
     for ``i < na <= mr`` and ``skip <= j < nw <= nv * LANES``; ``a``, ``w``, ``c``: addresses of the
     tile's ``A[0, 0]``, ``W[0, 0]``, ``C[0, 0]``.  Rows of ``A`` past ``na`` are never read (their
     pointers are row 0's) and nothing outside those rows and columns is read from ``W`` or
     written to ``C`` (masked loads and stores: ``w`` and ``c`` may point before the arrays).  With ``copies``, it
     also stores the strip's vectors it reads at ``dst`` (``k * nv * LANES`` floats on; the lanes
-    past ``nw`` are left as they were) for the next row blocks to read contiguously."""
+    past ``nw`` are left as they were) for the next row blocks to read contiguously.  With ``taps``,
+    ``W``'s row ``k`` starts ``ldw[k]`` floats after ``w`` (``ldw``: the address of an int64 table)
+    instead of ``k * ldw``, and nothing is prefetched."""
     llir, f32, i32, i64, vec = _ir()
     fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [i64] * 11),
-                       f"micro_{mr}x{nv}{'_pack' if copies else ''}")
+                       f"micro_{mr}x{nv}{'_pack' if copies else ''}{'_taps' if taps else ''}")
     fn.linkage = "internal"
     fn.attributes.add("alwaysinline")  # the helper's object defines its one symbol only (codegen.prebuilt)
     a, lda, na, w, ldw, skip, nw, c, ldc, kdim, dst = fn.args
@@ -131,8 +176,12 @@ def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHE
     stride = b.mul(ldw, _const(4))
 
     def step(k: Any, accs: list) -> list:  # the strip's row k times each row's A[i, k]
-        row = b.add(w, b.mul(k, stride))
-        if copies:
+        if taps:
+            start = b.load(b.gep(b.inttoptr(ldw, i64.as_pointer()), [k]), align=8)
+            row = b.add(w, b.mul(start, _const(4)))
+        else:
+            row = b.add(w, b.mul(k, stride))
+        if copies and not taps:
             later = b.add(row, b.mul(stride, _const(ahead)))
             for j in range(0, nv * LANES * 4, 64):  # one cache line at a time (prefetches never fault)
                 b.call(prefetch, [b.inttoptr(b.add(later, _const(j)), i8p), llir.Constant(i32, 0),
@@ -162,16 +211,23 @@ def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHE
     return fn
 
 
-def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: int = AHEAD) -> str:
+def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: int = AHEAD,
+              taps: bool = False) -> str:
     """The LLVM IR text defining ``gemm_nn_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
     ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` (integer addresses of ``A[0, 0]``, ``W[0, 0]``,
     ``C[0, 0]`` and of ``scratch``, room for ``kdim * nv * LANES`` floats where :func:`packs`
     (:func:`scratch_floats` for the default tile); leading dimensions in elements, rows
     contiguous).  ``mr`` and ``nv`` (the tile: rows,
-    vectors of columns) are parameters for ``python -m benchmarks.gemm_f32 --nn --sweep``."""
+    vectors of columns) are parameters for ``python -m benchmarks.gemm_f32 --nn --sweep``.
+
+    With ``taps`` (:data:`TAPS_SYMBOL`), ``ldw`` is the address of an int64 table: ``W``'s row ``k``
+    starts ``ldw[k]`` floats after ``w`` (a convolution's input read in place, :func:`conv_taps`),
+    and strips start at ``lo``."""
     llir, _f32, _i32, i64, _vec = _ir()
     module = llir.Module()
-    first, rest = _micro(module, mr, nv, True, ahead), _micro(module, mr, nv, False)
+    first, rest = _micro(module, mr, nv, True, ahead, taps), _micro(module, mr, nv, False)
+    direct = _micro(module, mr, nv, False, taps=True) if taps else rest  # strips read in place
+    direct1 = _micro(module, mr, 1, False, taps=taps) if nv > 1 else direct
     nr = nv * LANES
     fn = llir.Function(module, llir.FunctionType(llir.VoidType(), [i64] * 11), symbol)
     fn.linkage = "weak_odr"
@@ -188,7 +244,7 @@ def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: 
     # strips start on a cache line of W's first row (a weight NumPy allocated is often 16 or 48
     # bytes past one: unaligned strips read three lines per row instead of two); the first one
     # skips the columns before lo
-    off = b.udiv(b.and_(b.add(w, b.mul(lo, _const(4))), _const(63)), _const(4))
+    off = _const(0) if taps else b.udiv(b.and_(b.add(w, b.mul(lo, _const(4))), _const(63)), _const(4))
     packed = b.and_(b.icmp_signed(">", m, _const(mr)), b.icmp_signed(">=", kdim, _const(PACK_K)))  # packs()
     with _Loop(b, b.sub(lo, off), hi, nr, "j0") as j0:
         nw = _min(b, _const(nr), b.sub(hi, j0))
@@ -202,10 +258,19 @@ def helper_ir(mr: int = MR, nv: int = NR // LANES, symbol: str = SYMBOL, ahead: 
         with _Loop(b, _const(mr), m, mr, "i0") as i0:
             tile(rest, i0, j0, skip, nw, scratch, _const(nr))
         b.branch(next_strip)
-        # a short strip, or one row block: every row block reads it in place
+        # a short strip, or one row block: every row block reads it in place; a strip of one
+        # vector's columns or fewer (the last) by a tile of one vector (half the work)
         b.position_at_end(in_place)
+        if nv > 1:
+            narrow, full = b.append_basic_block("narrow"), b.append_basic_block("full")
+            b.cbranch(b.icmp_signed("<=", nw, _const(LANES)), narrow, full)
+            b.position_at_end(narrow)
+            with _Loop(b, _const(0), m, mr, "r1") as r1:
+                tile(direct1, r1, j0, skip, nw, strip, ldw)
+            b.branch(next_strip)
+            b.position_at_end(full)
         with _Loop(b, _const(0), m, mr, "r0") as r0:
-            tile(rest, r0, j0, skip, nw, strip, ldw)
+            tile(direct, r0, j0, skip, nw, strip, ldw)
         b.branch(next_strip)
         b.position_at_end(next_strip)
     b.ret_void()

@@ -34,7 +34,8 @@ from numba.core.extending import intrinsic
 from . import mathlib_gemm, mathlib_gemm_nn
 
 __all__ = ["pairwise_sum_f32", "pairwise_sum_f64", "transpose_copy_f32", "transpose_copy_f64", "SYMBOLS",
-           "gemm_wt_f32", "gemm_nn_f32", "helper_ir", "prebuilt_for", "compile_helpers", "export_symbols"]
+           "gemm_wt_f32", "gemm_nn_f32", "gemm_taps_f32", "helper_ir", "prebuilt_for", "compile_helpers",
+           "export_symbols"]
 
 _TYPES = {"f32": ("float", 4, 16), "f64": ("double", 8, 8)}  # IR type, bytes, lanes of a tile
 
@@ -43,6 +44,7 @@ SYMBOLS = {f"{kind}_{t}": f"codegen.mathlib_native.{kind}_{t}" for kind in ("pai
            for t in _TYPES}
 SYMBOLS["gemm_wt_f32"] = mathlib_gemm.SYMBOL
 SYMBOLS["gemm_nn_f32"] = mathlib_gemm_nn.SYMBOL
+SYMBOLS["gemm_taps_f32"] = mathlib_gemm_nn.TAPS_SYMBOL
 
 
 def _pairwise_ir(t: str) -> str:
@@ -163,6 +165,8 @@ def helper_ir(name: str) -> str:
         return mathlib_gemm.helper_ir()
     if name == "gemm_nn_f32":
         return mathlib_gemm_nn.helper_ir()
+    if name == "gemm_taps_f32":
+        return mathlib_gemm_nn.helper_ir(symbol=mathlib_gemm_nn.TAPS_SYMBOL, taps=True)
     kind, t = name.rsplit("_", 1)
     if kind == "pairwise_sum":
         return _pairwise_ir(t)
@@ -291,6 +295,9 @@ gemm_wt_f32 = _gemm_intrinsic("gemm_wt_f32", """``gemm_wt_f32(a, lda, w, ldw, c,
 gemm_nn_f32 = _gemm_intrinsic("gemm_nn_f32", """``gemm_nn_f32(a, lda, w, ldw, c, ldc, m, kdim, lo, hi, scratch)``:
     ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` (``codegen.mathlib_gemm_nn.helper_ir``; integer
     addresses and sizes).""")
+gemm_taps_f32 = _gemm_intrinsic("gemm_taps_f32", """``gemm_taps_f32(a, lda, x, taps, c, ldc, m, kdim, lo, hi,
+    scratch)``: ``C[:m, lo:hi] = A[:m, :kdim] @ W[:kdim, lo:hi]`` where ``W[k, j] = x[taps[k] + j]`` (``taps``: the
+    address of ``kdim`` int64; ``codegen.mathlib_gemm_nn.helper_ir`` with ``taps``).""")
 pairwise_sum_f32 = _pairwise_intrinsic("f32", types.float32)
 pairwise_sum_f64 = _pairwise_intrinsic("f64", types.float64)
 transpose_copy_f32 = _transpose_intrinsic("f32")

@@ -18,7 +18,7 @@ from .fusion import Group
 from .kernel_calls import IM2COL_SLACK
 from .kernels import Gemm
 from .loops import window_consts as _window_consts
-from .mathlib_gemm_nn import conv_nn
+from .mathlib_gemm_nn import conv_nn, conv_taps, taps_width
 from .mathlib_gemm_nn import scratch_floats as nn_scratch_floats
 from .plan_types import ABSOLUTE, align_up, hint_of
 
@@ -144,12 +144,20 @@ class Matmuls:
             "x": ("root", x.root, x.offset), "weight": ("root", w.root, w.offset), "out": ("root", c.root, c.offset),
             "cols": ("cols", align_up(ckk * (ho * wo + IM2COL_SLACK) * item)), "img": img, "ldc": ldc,
         }
-        if self.options.own_gemm and conv_nn(c.dtype.name, o, not blas.private):
-            # each image's product on gemm_nn_f32; its packed strip after the im2col columns
-            values["nn_off"] = values["cols"][1]
-            values["cols"] = ("cols", values["cols"][1] + align_up(nn_scratch_floats(o, ckk) * item))
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
+        taps = ""
+        if self.options.own_gemm and conv_nn(c.dtype.name, o, not blas.private):
+            taps = conv_taps(values, geo["pads"])
+            if taps:  # the input read in place: the taps' offsets (int64), then any wide result
+                values["cols"] = ("cols", align_up(ckk * 8))
+            if taps == "wide":
+                values["pitch"] = align_up(taps_width(ho, wo, values["xs_h"]) * item) // item
+                values["wide_off"] = values["cols"][1]
+                values["cols"] = ("cols", values["wide_off"] + align_up(o * values["pitch"] * item))
+            # each image's product on gemm_nn_f32; its packed strip after the columns (or wide result)
+            values["nn_off"] = values["cols"][1]
+            values["cols"] = ("cols", values["cols"][1] + align_up(nn_scratch_floats(o, ckk) * item))
         if info["bias"] is not None:
             b = self.layout[info["bias"]]
             values["bias"] = ("root", b.root, b.offset)
@@ -157,7 +165,7 @@ class Matmuls:
         values["flops"] = 2 * n * o * ho * wo * ckk
         values["exact"] = not blas.private
         spec = Gemm(c.dtype.name, blas.ilp64, hint=hint_of(self.g.node(nid)), conv=True, bias=info["bias"] is not None,
-                    consts=_window_consts(values))
+                    taps=taps, consts=_window_consts(values))
         return spec, values
 
     @staticmethod

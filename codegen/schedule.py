@@ -32,7 +32,7 @@ __all__ = ["HELPERS", "WARM_UP", "Schedule", "estimate", "helpers_of", "plan"]
 HELPERS = {
     "transpose_copy_f32(": 0.2, "transpose_copy_f64(": 0.2,
     "pairwise_sum_f32(": 0.05, "pairwise_sum_f64(": 0.05, "gemm_wt_f32(": 0.15,  # codegen.mathlib_gemm: 0.13-0.17 s
-    "gemm_nn_f32(": 0.1,  # codegen.mathlib_gemm_nn
+    "gemm_nn_f32(": 0.1, "gemm_taps_f32(": 0.1,  # codegen.mathlib_gemm_nn
 }
 #: A one-line kernel (source, name) per helper that compiles it as kernels call it (before forking).
 WARM_UP = {
@@ -48,6 +48,8 @@ WARM_UP = {
                      "k_warm_gw32"),
     "gemm_nn_f32(": (f"def k_warm_gn32(f):\n    gemm_nn_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
                      "k_warm_gn32"),
+    "gemm_taps_f32(": (f"def k_warm_gt32(f):\n    gemm_taps_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
+                       "k_warm_gt32"),
 }
 #: Seconds per character of kernel source (numba's typing and lowering, LLVM), and per kernel.
 PER_CHAR = 1 / 5000
