@@ -27,7 +27,7 @@ def _row_copy(nbtype: types.Type, lanes: int):
     lies there afterwards (the zeros from ``hi`` to ``n`` are written after the copy).  Else
     element by element.
 
-    A convolution's im2col (``codegen.kernel_calls``) calls it once per row.  Written as Python
+    A convolution's im2col (``codegen.kernel_convs``) calls it once per row.  Written as Python
     in the kernel's source, a row was some 60 statements (a vector as ``lanes`` scalar loads and
     stores for LLVM to combine, the zero runs, the element-wise fallback), which numba typed in
     every kernel: ~0.5 s of a convolution kernel's compile.  This call types in constant time.
@@ -74,7 +74,7 @@ def _row_copy(nbtype: types.Type, lanes: int):
     return row
 
 
-#: rows copied in 64-byte vectors (``kernel_calls.im2col_block`` elements)
+#: rows copied in 64-byte vectors (``kernel_convs.im2col_block`` elements)
 row_copy_f32 = _row_copy(types.float32, 16)
 row_copy_f64 = _row_copy(types.float64, 8)
 

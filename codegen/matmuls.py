@@ -15,7 +15,7 @@ from ir import ScalarType, TensorType
 
 from .analysis import tensor_of
 from .fusion import Group
-from .kernel_calls import IM2COL_SLACK
+from .kernel_convs import IM2COL_SLACK
 from .kernels import Gemm
 from .loops import window_consts as _window_consts
 from .mathlib_gemm_nn import conv_nn, conv_taps, taps_width

@@ -131,3 +131,17 @@ def check_column_range(run: Any, reference: Any, weight_shape: tuple[int, int], 
     np.testing.assert_array_equal(c[:, :lo], want[:, :lo])
     np.testing.assert_array_equal(c[:, hi:], want[:, hi:])
     assert_within_spec(c[:, lo:hi], want[:, lo:hi])
+
+
+_HELPER_KERNELS: dict[str, Any] = {}
+
+
+def helper_kernel(helper: str) -> Any:
+    """A kernel that calls our native ``helper`` (``gemm_wt_f32``...) with the 11 words of its frame,
+    as kernels call it: ``helper_kernel(name)(frame_address)``; compiled once per session."""
+    if helper not in _HELPER_KERNELS:
+        from codegen.cache import get_kernel
+
+        args = ", ".join(f"f[{i}]" for i in range(11))
+        _HELPER_KERNELS[helper] = get_kernel(f"def k_test_{helper}(f):\n    {helper}({args})\n", f"k_test_{helper}")
+    return _HELPER_KERNELS[helper]

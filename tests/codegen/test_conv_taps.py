@@ -7,22 +7,15 @@ import numpy as np
 import pytest
 
 from codegen.blas import find_blas
-from codegen.cache import get_kernel
 from codegen.mathlib_gemm import available
 from codegen.mathlib_gemm_nn import NR, conv_taps, scratch_floats, taps_width
 from codegen.plan import PlanOptions
-from tests.codegen.helpers import assert_close, assert_within_spec, run_both, trace_quietly
+from tests.codegen.helpers import assert_close, assert_within_spec, helper_kernel, run_both, trace_quietly
 from tracer import functional as F
-
-_FN: list = []
 
 
 def _helper():
-    """A kernel that calls ``gemm_taps_f32`` with the 11 words of its frame (as kernels call it)."""
-    if not _FN:
-        args = ", ".join(f"f[{i}]" for i in range(11))
-        _FN.append(get_kernel(f"def k_test_gt(f):\n    gemm_taps_f32({args})\n", "k_test_gt"))
-    return _FN[0]
+    return helper_kernel("gemm_taps_f32")
 
 
 def _run(a: np.ndarray, x: np.ndarray, taps: np.ndarray, c: np.ndarray, lo: int, hi: int) -> None:

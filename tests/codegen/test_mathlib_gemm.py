@@ -9,7 +9,6 @@ import pytest
 
 from codegen import mathlib_gemm
 from codegen.blas import find_blas
-from codegen.cache import get_kernel
 from codegen.mathlib_gemm import AR, available, scratch_floats, worth
 from codegen.native import load_ir
 from codegen.plan import PlanOptions
@@ -18,20 +17,15 @@ from tests.codegen.helpers import (
     assert_within_spec,
     check_column_range,
     fresh_process,
+    helper_kernel,
     run_both,
     trace_quietly,
 )
 from tracer import nn
 
-_FN: list = []
-
 
 def _helper():
-    """A kernel that calls the helper with the 11 words of its frame (as kernels call it)."""
-    if not _FN:
-        args = ", ".join(f"f[{i}]" for i in range(11))
-        _FN.append(get_kernel(f"def k_test_gw(f):\n    gemm_wt_f32({args})\n", "k_test_gw"))
-    return _FN[0]
+    return helper_kernel("gemm_wt_f32")
 
 
 def _run(a: np.ndarray, w: np.ndarray, c: np.ndarray, lo: int, hi: int) -> None:

@@ -1,5 +1,6 @@
-"""Convolutions and max pooling in kernels: the vector-block paths (``codegen.kernel_calls``'s
-``im2col_rows`` and ``pool_block``) against the reference, over the geometries the matchers accept.
+"""Convolutions and max pooling in kernels: the vector-block paths (``codegen.kernel_convs``'
+``im2col_rows`` and ``codegen.kernel_calls``' ``pool_block``) against the reference, over the
+geometries the matchers accept.
 
 Those paths copy rows and take window maxima in whole 64-byte vectors whose last one may reach
 past a row; these tests cover the corners of that: rows shorter and longer than a vector, exactly
