@@ -91,8 +91,7 @@ class Convs:
         ``pitch`` floats apart), whose outputs are copied into place with the bias added (the
         reference's order either way: the product, then ``+= bias``)."""
         taps, out = self.ns.fresh(f"{spec.hint}_taps"), self.ns.fresh(f"{spec.hint}_outp")
-        ckk, n, n1, r, c, i, j, oh, xn = (self.ns.fresh(h) for h in
-                                          ("ckk", "n", "n1", "r", "c", "ki", "kj", "oh", "xn"))
+        ckk, n, n1, oh, xn = (self.ns.fresh(h) for h in ("ckk", "n", "n1", "oh", "xn"))
         ho, wo, xs_h = v["ho"], v["wo"], v["xs_h"]
         self.emit(1, f"{taps} = ptr_int64({v['cols']})")
         self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
@@ -100,12 +99,7 @@ class Convs:
         if spec.bias:
             self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
         self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
-        self.emit(1, f"{r} = 0")
-        self.emit(1, f"for {c} in range({v['c_in']}):")
-        self.emit(2, f"for {i} in range({v['kh']}):")
-        self.emit(3, f"for {j} in range({v['kw']}):")
-        self.emit(4, f"{taps}[{r}] = {c} * {v['xs_c']} + {i} * {v['dil_h']} * {xs_h} + {j} * {v['dil_w']}")
-        self.emit(4, f"{r} += 1")
+        self.tap_offsets(v, taps)
         self.emit(1, f"for {n} in range(lo, hi):")
         self.emit(2, f"{n1} = {n} + 1")
         self.emit(2, f"{xn} = {v['x']} + {n} * {v['xs_n']} * {item}")
@@ -134,6 +128,16 @@ class Convs:
             self.emit(4, f"{src} += {xs_h}")
             self.emit(4, f"{dst} += {wo}")
         self.images = (n, n1)
+
+    def tap_offsets(self, v: dict[str, str], taps: str) -> None:
+        """``taps[(c * kh + i) * kw + j]``: where tap ``(c, i, j)``'s run starts in an image (elements)."""
+        r, c, i, j = (self.ns.fresh(h) for h in ("r", "c", "ki", "kj"))
+        self.emit(1, f"{r} = 0")
+        self.emit(1, f"for {c} in range({v['c_in']}):")
+        self.emit(2, f"for {i} in range({v['kh']}):")
+        self.emit(3, f"for {j} in range({v['kw']}):")
+        self.emit(4, f"{taps}[{r}] = {c} * {v['xs_c']} + {i} * {v['dil_h']} * {v['xs_h']} + {j} * {v['dil_w']}")
+        self.emit(4, f"{r} += 1")
 
     def add_bias(self, v: dict[str, str], n: str, out: str, bias: str, hw: str) -> None:
         """``out[o, n] += bias[o]`` over image ``n``'s ``hw`` outputs of every channel ``o``."""
