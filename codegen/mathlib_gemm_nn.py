@@ -39,7 +39,7 @@ from .mathlib_gemm import LANES, _accumulate, _const, _ir, _Loop, _min, _module_
 if TYPE_CHECKING:
     from llvmlite import ir as llir
 
-__all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "TAPS_SYMBOL", "TAPS_WASTE", "use_nn", "conv_nn", "conv_taps",
+__all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "TAPS_SYMBOL", "IM2COL_COST", "use_nn", "conv_nn", "conv_taps",
            "taps_width", "packs", "scratch_floats", "helper_ir"]
 
 MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
@@ -49,9 +49,10 @@ AHEAD = 32  # rows of the strip prefetched ahead of the one multiplied
 SYMBOL = "codegen.mathlib_gemm_nn.gemm_nn_f32"
 #: The symbol of its form that reads a convolution's input in place (``helper_ir(taps=True)``).
 TAPS_SYMBOL = "codegen.mathlib_gemm_nn.gemm_taps_f32"
-#: Strips a convolution that reads its input in place may compute per strip of im2col's columns
-#: (:func:`conv_taps`).
-TAPS_WASTE = 1.5
+#: im2col's time per image against its product's, times the output channels (:func:`conv_taps`):
+#: copying an element took ~0.12 ns (the ``cnn``'s second convolution: 23 us for 8 images of 144
+#: x 169), against ``O`` multiply-adds at ~250 GFLOP/s, 0.008 ns each; so about ``15 / O``.
+IM2COL_COST = 15
 
 
 #: Rows of ``W`` from which a strip is packed (a strip of fewer, 16 KiB at most, stays in L1 as it
@@ -96,8 +97,14 @@ def conv_taps(values: dict, pads: Any) -> str:
     per output row, stored in place; ``"wide"``: one product over the whole wide row into
     scratch, whose outputs are then copied into place.  The one that computes fewer strips of
     :data:`NR` columns, ``"rows"`` on a tie (the ``cnn``'s first convolution: 30 rows of 30 outputs,
-    30 strips either way; its second: 13 rows of 13, 13 strips against 7: ``"wide"``), where that
-    is at most :data:`TAPS_WASTE` times the strips of im2col's columns (29 and 6 there).
+    30 strips either way; its second: 13 rows of 13, 13 strips against 7: ``"wide"``), where
+    those strips take less time than im2col's (29 and 6 there) and its copies, about
+    :data:`IM2COL_COST` ``/ O`` of them.  Against im2col (``python -m benchmarks.conv_taps``: conv
+    + ReLU, median ms of interleaved calls): ``(8, 3, 32, 32)`` by 16 3x3 filters 0.029 against
+    0.044, ``(8, 16, 15, 15)`` by 32 0.040 against 0.045, ``(1, 64, 56, 56)`` by 64 1.01 against
+    1.15, ``(1, 32, 112, 112)`` by 32 2.02 against 2.91, ``(4, 16, 64, 64)`` by 32 5x5 1.55
+    against 1.72.  ``(2, 128, 14, 14)`` by 128, the wide row's 6 strips against 5, ran 0.47
+    against 0.43 ms: it keeps im2col.
 
     The im2col copies were a third of the ``cnn``'s convolutions (``k_conv2d_maximum_mean``: 23
     of 87 us for 8 images on one thread, 1872 row copies of 13 floats per image)."""
@@ -109,7 +116,7 @@ def conv_taps(values: dict, pads: Any) -> str:
     if ho * wo == 0:
         return ""
     rows, wide = ho * -(-wo // NR), -(-taps_width(ho, wo, values["xs_h"]) // NR)
-    if min(rows, wide) > TAPS_WASTE * -(-ho * wo // NR):
+    if min(rows, wide) > (1 + IM2COL_COST / max(values["o"], 1)) * -(-ho * wo // NR):
         return ""
     return "rows" if rows <= wide else "wide"
 

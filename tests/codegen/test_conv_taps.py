@@ -73,9 +73,9 @@ def test_nothing_past_hi_is_read_and_empty_k_stores_zeros():
 # -- which convolutions read their input in place -----------------------------------------------------
 
 
-def _geometry(h, w, kh=3, kw=3, stride=1, dil=1, row=None, channel=None):
+def _geometry(h, w, kh=3, kw=3, stride=1, dil=1, row=None, channel=None, o=32):
     row = w if row is None else row
-    return {"sh": stride, "sw": stride, "xs_w": 1, "xs_h": row, "xs_c": h * row if channel is None else channel,
+    return {"o": o, "sh": stride, "sw": stride, "xs_w": 1, "xs_h": row, "xs_c": h * row if channel is None else channel,
             "xs_n": 3 * h * row, "ho": (h - dil * (kh - 1) - 1) // stride + 1,
             "wo": (w - dil * (kw - 1) - 1) // stride + 1}
 
@@ -89,6 +89,8 @@ def test_the_form_follows_the_strips_each_computes():
     assert conv_taps(_geometry(6, 6), none) == "wide"
     assert conv_taps(_geometry(10, 4, kw=3), none) == "wide"  # one strip, as im2col's 16 columns
     assert conv_taps(_geometry(15, 15, row=40), none) == ""  # 13 or 16 strips against im2col's 6
+    assert conv_taps(_geometry(14, 14), none) == "wide"  # 6 strips against 5, and im2col's copies
+    assert conv_taps(_geometry(14, 14, o=128), none) == ""  # ... which are cheap beside 128 channels
 
 
 @pytest.mark.parametrize("change", [dict(stride=2), dict(pads=((1, 1), (1, 1))), dict(pads=((0, 1), (0, 0))),
