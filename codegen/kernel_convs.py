@@ -40,7 +40,8 @@ class Convs:
         single-threaded BLAS its sums differ within SPEC's bound, on NumPy's it gives NumPy's bits,
         ``codegen.plan``'s ``blas_for``)."""
         keys = ("fn", *WINDOW, "o", "weight", "cols", "img", "ldc") + (("bias", "bs") if spec.bias else ()) \
-            + (("nn_off",) if spec.nn else ()) + (("pitch", "wide_off") if spec.taps else ())
+            + (("nn_off",) if spec.nn else ()) + (("pitch", "wide_off") if spec.taps == "wide" else ()) \
+            + (("hp", "wp", "pad_off") if spec.copy else ())
         v = self.gemm_params(g, spec, keys)
         if spec.taps:
             self.conv_taps(spec, v, item)
@@ -89,20 +90,33 @@ class Convs:
         result's address moved back so that wide column ``oh * xs_h + ow`` lands on output ``oh *
         wo + ow``), then the bias added; ``"wide"``, once into the wide result in scratch (rows
         ``pitch`` floats apart), whose outputs are copied into place with the bias added (the
-        reference's order either way: the product, then ``+= bias``)."""
+        reference's order either way: the product, then ``+= bias``).  With ``Gemm.copy``, the taps
+        read a zero-bordered copy of each image in scratch (rows ``wp`` floats), whose borders are
+        zeroed once per chunk and whose inside each image overwrites."""
         taps, out = self.ns.fresh(f"{spec.hint}_taps"), self.ns.fresh(f"{spec.hint}_outp")
         ckk, n, n1, oh, xn = (self.ns.fresh(h) for h in ("ckk", "n", "n1", "oh", "xn"))
         ho, wo, xs_h = v["ho"], v["wo"], v["xs_h"]
+        xs_c = v["xs_c"]
+        if spec.copy:
+            xs_h, xs_c = v["wp"], f"{v['hp']} * {v['wp']}"
         self.emit(1, f"{taps} = ptr_int64({v['cols']})")
         self.emit(1, f"{out} = ptr_{spec.dtype}({v['out']})")
         bias = self.ns.fresh(f"{spec.hint}_biasp") if spec.bias else ""
         if spec.bias:
             self.emit(1, f"{bias} = ptr_{spec.dtype}({v['bias']})")
         self.emit(1, f"{ckk} = {v['c_in']} * {v['kh']} * {v['kw']}")
-        self.tap_offsets(v, taps)
+        self.tap_offsets(v, taps, xs_c, xs_h)
+        if spec.copy:
+            padded = self.ns.fresh(f"{spec.hint}_padp")
+            self.emit(1, f"{padded} = ptr_{spec.dtype}({v['cols']} + {v['pad_off']})")
+            self.zero_borders(spec, v, padded)
         self.emit(1, f"for {n} in range(lo, hi):")
         self.emit(2, f"{n1} = {n} + 1")
-        self.emit(2, f"{xn} = {v['x']} + {n} * {v['xs_n']} * {item}")
+        if spec.copy:
+            self.copy_inside(spec, v, n, padded)
+            self.emit(2, f"{xn} = {v['cols']} + {v['pad_off']}")
+        else:
+            self.emit(2, f"{xn} = {v['x']} + {n} * {v['xs_n']} * {item}")
         common = f"{v['weight']}, {ckk}, {xn}, {v['cols']}"
         pack = f"{v['cols']} + {v['nn_off']}"
         if spec.taps == "rows":
@@ -129,15 +143,33 @@ class Convs:
             self.emit(4, f"{dst} += {wo}")
         self.images = (n, n1)
 
-    def tap_offsets(self, v: dict[str, str], taps: str) -> None:
-        """``taps[(c * kh + i) * kw + j]``: where tap ``(c, i, j)``'s run starts in an image (elements)."""
+    def tap_offsets(self, v: dict[str, str], taps: str, xs_c: str, xs_h: str) -> None:
+        """``taps[(c * kh + i) * kw + j]``: where tap ``(c, i, j)``'s run starts in an image (elements;
+        channels ``xs_c`` and rows ``xs_h`` apart)."""
         r, c, i, j = (self.ns.fresh(h) for h in ("r", "c", "ki", "kj"))
         self.emit(1, f"{r} = 0")
         self.emit(1, f"for {c} in range({v['c_in']}):")
         self.emit(2, f"for {i} in range({v['kh']}):")
         self.emit(3, f"for {j} in range({v['kw']}):")
-        self.emit(4, f"{taps}[{r}] = {c} * {v['xs_c']} + {i} * {v['dil_h']} * {v['xs_h']} + {j} * {v['dil_w']}")
+        self.emit(4, f"{taps}[{r}] = {c} * ({xs_c}) + {i} * {v['dil_h']} * {xs_h} + {j} * {v['dil_w']}")
         self.emit(4, f"{r} += 1")
+
+    def zero_borders(self, spec: Gemm, v: dict[str, str], padded: str) -> None:
+        """The zero-bordered buffer, all zeros (its inside is each image's, copied per image)."""
+        q = self.ns.fresh("q")
+        self.emit(1, f"for {q} in range({v['c_in']} * {v['hp']} * {v['wp']}):")
+        self.emit(2, f"{padded}[{q}] = np.{spec.dtype}(0)")
+
+    def copy_inside(self, spec: Gemm, v: dict[str, str], n: str, padded: str) -> None:
+        """Image ``n`` into the inside of the zero-bordered buffer (any strides)."""
+        x, c, i, j, src, dst = (self.ns.fresh(h) for h in (f"{spec.hint}_xp", "c", "ih", "iw", "src", "dst"))
+        self.emit(2, f"{x} = ptr_{spec.dtype}({v['x']})")
+        self.emit(2, f"for {c} in range({v['c_in']}):")
+        self.emit(3, f"for {i} in range({v['h']}):")
+        self.emit(4, f"{src} = {n} * {v['xs_n']} + {c} * {v['xs_c']} + {i} * {v['xs_h']}")
+        self.emit(4, f"{dst} = ({c} * {v['hp']} + {i} + {v['pt']}) * {v['wp']} + {v['pl']}")
+        self.emit(4, f"for {j} in range({v['w']}):")
+        self.emit(5, f"{padded}[{dst} + {j}] = {x}[{src} + {j} * {v['xs_w']}]")
 
     def add_bias(self, v: dict[str, str], n: str, out: str, bias: str, hw: str) -> None:
         """``out[o, n] += bias[o]`` over image ``n``'s ``hw`` outputs of every channel ``o``."""

@@ -113,6 +113,9 @@ class Gemm:
     #: ``"rows"``, one product per output row, or ``"wide"``, one into a wide result in scratch
     #: whose outputs are copied into place (``codegen.mathlib_gemm_nn.conv_taps``); ``""``: im2col
     taps: str = ""
+    #: (with ``taps``) each image is first copied into a zero-bordered buffer in scratch (padding, or
+    #: rows that are not contiguous runs: ``codegen.mathlib_gemm_nn.taps_copy``)
+    copy: bool = False
     #: window parameters written into the source as literals instead of read from the frame: the
     #: op's geometry (kernel size, stride, dilation, padding) and a unit innermost input stride,
     #: so im2col and pooling rows go by whole vectors (``row_copy_*``, ``pool_max_*``)

@@ -27,7 +27,12 @@ chunks 212-222 / 173-185 (64 rows; ``K`` 256 or 1024), its whole ``qkv`` 215 / 1
 cores' FMA units peak near 2 x 235 here, so the tile runs at ~90% of it.  Other tiles
 (``--sweep``: 4x64, 6x64, 12x32, 8x48) were no faster.
 
-``codegen.mathlib_native`` registers it beside ``gemm_wt_f32``; the planner reads :func:`use_nn`.
+``gemm_taps_f32`` (``helper_ir(taps=True)``) is the same product with ``W``'s row ``k`` at an int64
+table's offset: a convolution's input read by taps instead of im2col columns (:func:`conv_taps`,
+``codegen.kernel_convs``).
+
+``codegen.mathlib_native`` registers both beside ``gemm_wt_f32``; the planner reads :func:`use_nn`
+and :func:`conv_taps`.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from llvmlite import ir as llir
 
 __all__ = ["MR", "NR", "AHEAD", "PACK_K", "SYMBOL", "TAPS_SYMBOL", "IM2COL_COST", "use_nn", "conv_nn", "conv_taps",
-           "taps_width", "packs", "scratch_floats", "helper_ir"]
+           "taps_copy", "taps_width", "packs", "scratch_floats", "helper_ir"]
 
 MR = 8  # rows of A per micro-kernel (broadcast): result rows of its tile
 NR = 32  # columns of W per micro-kernel (two zmm): result columns of its tile
@@ -85,13 +90,23 @@ def taps_width(ho: int, wo: int, row: int) -> int:
     return (ho - 1) * row + wo
 
 
+def taps_copy(values: dict, pads: Any) -> bool:
+    """Whether a convolution that reads its input by taps (:func:`conv_taps`) first copies each image
+    into a zero-bordered buffer: where it is padded, or its rows are not contiguous runs with
+    nonnegative strides.  The copy is ``C * H * W`` elements an image, im2col's ``C * KH * KW * HO
+    * WO``."""
+    return any(p for pair in pads for p in pair) or values["xs_w"] != 1 \
+        or min(values["xs_n"], values["xs_c"], values["xs_h"]) < 0
+
+
 def conv_taps(values: dict, pads: Any) -> str:
     """How a convolution whose per-image product runs on ``gemm_nn_f32`` (:func:`conv_nn`) reads
     its input in place instead of im2col columns (``gemm_taps_f32``): ``"rows"``, ``"wide"``, or
     ``""`` (im2col).
 
-    With unit strides and no padding, the im2col row of tap ``(c, i, j)`` is the input's run from
-    ``c * xs_c + i * dil_h * xs_h + j * dil_w``, read as a wide row: output ``(oh, ow)`` is its
+    With unit strides, the im2col row of tap ``(c, i, j)`` is the input's run from ``c * xs_c + i *
+    dil_h * xs_h + j * dil_w`` (of the zero-bordered copy of the image where :func:`taps_copy`,
+    whose rows are ``W + left + right`` long), read as a wide row: output ``(oh, ow)`` is its
     column ``oh * xs_h + ow`` (the columns between two output rows are not outputs; reading them
     stays inside the image: the last one read is its last element).  ``"rows"``: one product
     per output row, stored in place; ``"wide"``: one product over the whole wide row into
@@ -108,14 +123,13 @@ def conv_taps(values: dict, pads: Any) -> str:
 
     The im2col copies were a third of the ``cnn``'s convolutions (``k_conv2d_maximum_mean``: 23
     of 87 us for 8 images on one thread, 1872 row copies of 13 floats per image)."""
-    if any(p for pair in pads for p in pair) or values["sh"] != 1 or values["sw"] != 1 or values["xs_w"] != 1:
-        return ""
-    if min(values["xs_n"], values["xs_c"], values["xs_h"]) < 0:
+    if values["sh"] != 1 or values["sw"] != 1:
         return ""
     ho, wo = values["ho"], values["wo"]
     if ho * wo == 0:
         return ""
-    rows, wide = ho * -(-wo // NR), -(-taps_width(ho, wo, values["xs_h"]) // NR)
+    row = values["w"] + pads[1][0] + pads[1][1] if taps_copy(values, pads) else values["xs_h"]
+    rows, wide = ho * -(-wo // NR), -(-taps_width(ho, wo, row) // NR)
     if min(rows, wide) > (1 + IM2COL_COST / max(values["o"], 1)) * -(-ho * wo // NR):
         return ""
     return "rows" if rows <= wide else "wide"

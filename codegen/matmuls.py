@@ -18,7 +18,7 @@ from .fusion import Group
 from .kernel_convs import IM2COL_SLACK
 from .kernels import Gemm
 from .loops import window_consts as _window_consts
-from .mathlib_gemm_nn import conv_nn, conv_taps, taps_width
+from .mathlib_gemm_nn import conv_nn, conv_taps, taps_copy, taps_width
 from .mathlib_gemm_nn import scratch_floats as nn_scratch_floats
 from .plan_types import ABSOLUTE, align_up, hint_of
 
@@ -146,13 +146,21 @@ class Matmuls:
         }
         for key, stride in zip(("xs_n", "xs_c", "xs_h", "xs_w"), x.strides):
             values[key] = stride // item
-        taps = ""
+        taps, copy = "", False
         if self.options.own_gemm and conv_nn(c.dtype.name, o, not blas.private):
             taps = conv_taps(values, geo["pads"])
-            if taps:  # the input read in place: the taps' offsets (int64), then any wide result
+            copy = bool(taps) and taps_copy(values, geo["pads"])
+            row = values["xs_h"]
+            if taps:  # the input read by taps: their offsets (int64), then any copy and wide result
                 values["cols"] = ("cols", align_up(ckk * 8))
+            if copy:  # each image copied into a zero-bordered buffer, rows `wp` floats
+                (_, pb), (_, pr) = geo["pads"]
+                values["hp"], values["wp"] = x.shape[2] + pt + pb, x.shape[3] + pl + pr
+                row = values["wp"]
+                values["pad_off"] = values["cols"][1]
+                values["cols"] = ("cols", values["pad_off"] + align_up(x.shape[1] * values["hp"] * row * item))
             if taps == "wide":
-                values["pitch"] = align_up(taps_width(ho, wo, values["xs_h"]) * item) // item
+                values["pitch"] = align_up(taps_width(ho, wo, row) * item) // item
                 values["wide_off"] = values["cols"][1]
                 values["cols"] = ("cols", values["wide_off"] + align_up(o * values["pitch"] * item))
             # each image's product on gemm_nn_f32; its packed strip after the columns (or wide result)
@@ -165,7 +173,7 @@ class Matmuls:
         values["flops"] = 2 * n * o * ho * wo * ckk
         values["exact"] = not blas.private
         spec = Gemm(c.dtype.name, blas.ilp64, hint=hint_of(self.g.node(nid)), conv=True, bias=info["bias"] is not None,
-                    taps=taps, consts=_window_consts(values))
+                    taps=taps, copy=copy, consts=_window_consts(values))
         return spec, values
 
     @staticmethod

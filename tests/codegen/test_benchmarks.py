@@ -98,7 +98,7 @@ def test_conv_taps_compares_the_planners_form_with_im2col(kernel_cache_dir):
     from codegen.blas import find_blas
     from codegen.mathlib_gemm import available
 
-    form, got = conv_taps.compare((2, 3, 10, 10, 8, 3), calls=3)
+    form, got = conv_taps.compare((2, 3, 10, 10, 8, 3, 0), calls=3)
     own = available() and find_blas() is not None and find_blas().private
     assert form == ("wide" if own else "im2col"), form  # 3 strips of the wide row against im2col's 2
     assert set(got) == {"chosen", "im2col"} and all(0 < best <= med for med, best in got.values()), got

@@ -8,7 +8,7 @@ import pytest
 
 from codegen.blas import find_blas
 from codegen.mathlib_gemm import available
-from codegen.mathlib_gemm_nn import NR, conv_taps, scratch_floats, taps_width
+from codegen.mathlib_gemm_nn import NR, conv_taps, scratch_floats, taps_copy, taps_width
 from codegen.plan import PlanOptions
 from tests.codegen.helpers import assert_close, assert_within_spec, helper_kernel, run_both, trace_quietly
 from tracer import functional as F
@@ -75,7 +75,8 @@ def test_nothing_past_hi_is_read_and_empty_k_stores_zeros():
 
 def _geometry(h, w, kh=3, kw=3, stride=1, dil=1, row=None, channel=None, o=32):
     row = w if row is None else row
-    return {"o": o, "sh": stride, "sw": stride, "xs_w": 1, "xs_h": row, "xs_c": h * row if channel is None else channel,
+    return {"o": o, "h": h, "w": w, "sh": stride, "sw": stride, "xs_w": 1, "xs_h": row,
+            "xs_c": h * row if channel is None else channel,
             "xs_n": 3 * h * row, "ho": (h - dil * (kh - 1) - 1) // stride + 1,
             "wo": (w - dil * (kw - 1) - 1) // stride + 1}
 
@@ -93,13 +94,21 @@ def test_the_form_follows_the_strips_each_computes():
     assert conv_taps(_geometry(14, 14, o=128), none) == ""  # ... which are cheap beside 128 channels
 
 
-@pytest.mark.parametrize("change", [dict(stride=2), dict(pads=((1, 1), (1, 1))), dict(pads=((0, 1), (0, 0))),
-                                    dict(xs_w=2), dict(xs_h=-15), dict(ho=0)])
-def test_padding_strides_and_odd_layouts_keep_im2col(change):
+@pytest.mark.parametrize("change", [dict(stride=2), dict(ho=0)])
+def test_strides_and_empty_outputs_keep_im2col(change):
     values = _geometry(15, 15, stride=change.pop("stride", 1))
+    values.update(change)
+    assert conv_taps(values, ((0, 0), (0, 0))) == ""
+
+
+@pytest.mark.parametrize("change", [dict(pads=((1, 1), (1, 1))), dict(pads=((0, 1), (0, 0))), dict(xs_w=2),
+                                    dict(xs_h=-15)])
+def test_padding_and_odd_layouts_read_a_zero_bordered_copy(change):
+    values = _geometry(15, 15)
     pads = change.pop("pads", ((0, 0), (0, 0)))
     values.update(change)
-    assert conv_taps(values, pads) == ""
+    assert conv_taps(values, pads) in ("rows", "wide") and taps_copy(values, pads)
+    assert not taps_copy(_geometry(15, 15), ((0, 0), (0, 0)))
 
 
 # -- inside kernels ---------------------------------------------------------------------------------
@@ -174,3 +183,27 @@ def test_nan_and_infinities_reach_only_the_outputs_whose_windows_hold_them():
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite])
     assert _helpers_called(ex, x, w)[0] == 1
+
+
+@needs_own
+@pytest.mark.parametrize("size,kernel,kwargs", [
+    ((4, 16, 15, 15), 3, dict(padding=1)),  # the cnn's second, padded
+    ((2, 3, 32, 32), 3, dict(padding=1)),
+    ((2, 5, 9, 12), 2, dict(padding="same")),  # one more row and column after than before
+    ((2, 4, 10, 11), 3, dict(padding=((0, 2), (1, 0)), dilation=2)),
+    ((3, 6, 12, 13), 3, dict(view=lambda x: x[:, :, ::-1])),  # rows read backwards: a negative stride
+    ((2, 6, 12, 26), 3, dict(view=lambda x: x[..., ::2])),  # columns two floats apart
+])
+def test_padded_and_strided_inputs_are_copied_into_a_zero_bordered_buffer(size, kernel, kwargs):
+    rng = np.random.default_rng(size[1])
+    x = rng.standard_normal(size).astype(np.float32)
+    view = kwargs.pop("view", lambda x: x)  # a view made inside the model (inputs arrive contiguous)
+    w = rng.standard_normal((12, size[1], kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    sm = trace_quietly(lambda x, w, b: np.maximum(F.conv2d(view(x * 2.0), w, b, **kwargs), 0.0), (x, w, b))
+    for options in (PlanOptions(), PlanOptions(parallel_work=1)):
+        for _ in range(2):  # the borders are zeroed once per chunk: a second call must find them so
+            got, want, ex = run_both(sm, (x, w, b), options)
+            assert_close(got, want, f"{size} {kwargs} {options}")
+        texts = [k.text for k in ex.compiled((x, w, b)).plan.kernels]
+        assert any("gemm_taps_f32(" in t and "_padp" in t for t in texts), texts

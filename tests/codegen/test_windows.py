@@ -176,13 +176,14 @@ for dtype in (np.float32, np.float64):
     for shape in ((1, 3, 9, 13), (2, 3, 8, 30), (3, 2, 5, 16)):
         x, mm = guarded(shape, dtype)
         x[...] = rng.standard_normal(shape)
-        w = rng.standard_normal((4, shape[1], 3, 3)).astype(dtype)
-        def f(x, w):
-            return F.conv2d(x, w), F.conv2d(x, w, padding=1), F.max_pool2d(x, 2), F.max_pool2d(x, 3, 1, padding=1)
-        sm = trace_quietly(f, (x, w))
-        for opt in (PlanOptions(), FORCED, PlanOptions(parallel_work=1)):
-            got, want, _ = run_both(sm, (x, w), opt)
-            assert_close(got, want)
+        for filters in (4, 16):  # im2col; 16: float32 reads the input by taps (codegen.mathlib_gemm_nn)
+            w = rng.standard_normal((filters, shape[1], 3, 3)).astype(dtype)
+            def f(x, w):
+                return F.conv2d(x, w), F.conv2d(x, w, padding=1), F.max_pool2d(x, 2), F.max_pool2d(x, 3, 1, padding=1)
+            sm = trace_quietly(f, (x, w))
+            for opt in (PlanOptions(), FORCED, PlanOptions(parallel_work=1)):
+                got, want, _ = run_both(sm, (x, w), opt)
+                assert_close(got, want)
 print("ok")
 """
 
