@@ -1,6 +1,7 @@
 """The calls a generated kernel makes for its convolutions (``codegen.kernels``): per image of the
-chunk, im2col columns and a ``gemm`` (BLAS or ``codegen.mathlib_gemm_nn``), or the input read in
-place (``gemm_taps_f32``), then the bias.  A mixin of ``codegen.kernel_calls.Calls``.
+chunk, im2col columns and a ``gemm`` (BLAS or ``codegen.mathlib_gemm_nn``), or the input read by
+taps (``gemm_taps_f32``: in place, or from a zero-bordered copy), then the bias.  A mixin of
+``codegen.kernel_calls.Calls``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Convs:
         self.images = (n, n1)
 
     def conv_taps(self, spec: Gemm, v: dict[str, str], item: int) -> None:
-        """Phase 1 of a convolution that reads its input in place (``Gemm.taps``,
+        """Phase 1 of a convolution that reads its input by taps, no im2col (``Gemm.taps``,
         ``codegen.mathlib_gemm_nn.conv_taps``): the taps' offsets into this chunk's scratch once,
         then per image ``gemm_taps_f32``: ``"rows"``, once per output row, stored in place (the
         result's address moved back so that wide column ``oh * xs_h + ow`` lands on output ``oh *
