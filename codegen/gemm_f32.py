@@ -61,7 +61,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
-from .mathlib_gemm import available
+from .mathlib_gemm import _accumulate, _broadcast_fmas, _splat, available
 
 __all__ = ["MR", "NR", "KC", "LANES", "available", "pack", "pack_linear", "packed_size", "gemm_f32", "make_driver"]
 
@@ -97,13 +97,6 @@ def pack(b: np.ndarray) -> np.ndarray:
 
 
 # -- the micro-kernel (LLVM vector IR) --------------------------------------------------------------
-
-
-def _splat(builder, value, lanes):
-    vty = llir.VectorType(value.type, lanes)
-    v = builder.insert_element(llir.Constant(vty, llir.Undefined), value, llir.Constant(llir.IntType(32), 0))
-    return builder.shuffle_vector(v, llir.Constant(vty, llir.Undefined),
-                                  llir.Constant(llir.VectorType(llir.IntType(32), lanes), [0] * lanes))
 
 
 def _micro_kernel(mr: int, nv: int, lanes: int = LANES):
@@ -144,36 +137,14 @@ def _micro_kernel(mr: int, nv: int, lanes: int = LANES):
             rows = [row(a, lda, i) for i in range(mr)]
             bp = builder.inttoptr(b, fptr)
             zero = llir.Constant(vec, None)
-            entry = builder.block
-            loop = builder.append_basic_block("gemm.k")
-            done = builder.append_basic_block("gemm.store")
-            builder.cbranch(builder.icmp_signed(">", kc, const(0)), loop, done)
 
-            builder.position_at_end(loop)
-            k = builder.phi(i64)
-            accs = [[builder.phi(vec) for _ in range(nv)] for _ in range(mr)]
-            base = builder.mul(k, const(nr))
-            bv = [builder.load(builder.bitcast(builder.gep(bp, [builder.add(base, const(j * lanes))]), vptr), align=4)
-                  for j in range(nv)]
-            new = []
-            for i in range(mr):
-                s = _splat(builder, builder.load(builder.gep(rows[i], [k]), align=4), lanes)
-                new.append([builder.call(fma, [s, bv[j], accs[i][j]]) for j in range(nv)])
-            k1 = builder.add(k, const(1))
-            k.add_incoming(const(0), entry)
-            k.add_incoming(k1, loop)
-            for i in range(mr):
-                for j in range(nv):
-                    accs[i][j].add_incoming(zero, entry)
-                    accs[i][j].add_incoming(new[i][j], loop)
-            builder.cbranch(builder.icmp_signed("<", k1, kc), loop, done)
+            def step(k, accs):  # the panel's row k times each row's A[i, k]
+                base = builder.mul(k, const(nr))
+                bv = [builder.load(builder.bitcast(builder.gep(bp, [builder.add(base, const(j * lanes))]), vptr),
+                                   align=4) for j in range(nv)]
+                return _broadcast_fmas(builder, fma, rows, k, bv, accs)
 
-            builder.position_at_end(done)
-            totals = [[builder.phi(vec) for _ in range(nv)] for _ in range(mr)]
-            for i in range(mr):
-                for j in range(nv):
-                    totals[i][j].add_incoming(zero, entry)
-                    totals[i][j].add_incoming(new[i][j], loop)
+            totals = _accumulate(builder, kc, mr, nv, step)
             lane_t = llir.VectorType(i64, lanes)
             lo, hi = _splat(builder, first, lanes), _splat(builder, last, lanes)
             masks = []

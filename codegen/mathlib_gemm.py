@@ -198,6 +198,17 @@ def _accumulate(b: llir.IRBuilder, kdim: Any, rows: int, vectors: int, step: Any
     return totals
 
 
+def _broadcast_fmas(b: llir.IRBuilder, fma: Any, rows: list, k: Any, vectors: list, accs: list) -> list[list[Any]]:
+    """One ``k`` of a micro-kernel: each row's element ``rows[i][k]`` broadcast, times each of
+    ``vectors``, added to ``accs[i][j]`` by ``fma``; the new accumulators."""
+    lanes = vectors[0].type.count
+    new = []
+    for row, acc in zip(rows, accs):
+        s = _splat(b, b.load(b.gep(row, [k]), align=4), lanes)
+        new.append([b.call(fma, [s, v, a]) for v, a in zip(vectors, acc)])
+    return new
+
+
 def _module_text(module: llir.Module) -> str:
     """``module``'s IR text without its target and module lines (``codegen.prebuilt`` adds the
     process's target)."""
@@ -274,11 +285,7 @@ def _micro(module: llir.Module) -> llir.Function:
         base = b.mul(k, _const(nv * lanes))
         bv = [b.load(b.bitcast(b.gep(bp, [b.add(base, _const(j * lanes))]), _VEC.as_pointer()), align=4)
               for j in range(nv)]
-        new = []
-        for i in range(wr):
-            s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), lanes)
-            new.append([b.call(fma, [s, bv[j], accs[i][j]]) for j in range(nv)])
-        return new
+        return _broadcast_fmas(b, fma, rows, k, bv, accs)
 
     totals = _accumulate(b, kdim, wr, nv, step)
     col_mask = b.icmp_signed("<", llir.Constant(llir.VectorType(_I64, wr), list(range(wr))), _splat(b, nw, wr))

@@ -39,7 +39,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .mathlib_gemm import LANES, _accumulate, _const, _ir, _Loop, _min, _module_text, _ptr, _splat, available
+from .mathlib_gemm import (
+    LANES,
+    _accumulate,
+    _broadcast_fmas,
+    _const,
+    _ir,
+    _Loop,
+    _min,
+    _module_text,
+    _ptr,
+    _splat,
+    available,
+)
 
 if TYPE_CHECKING:
     from llvmlite import ir as llir
@@ -214,11 +226,7 @@ def _micro(module: llir.Module, mr: int, nv: int, copies: bool, ahead: int = AHE
             for j in range(nv):
                 b.call(mstore, [wv[j], b.inttoptr(b.add(to, _const(j * LANES * 4)), vec.as_pointer()),
                                 llir.Constant(i32, 4), masks[j]])
-        new = []
-        for i in range(mr):
-            s = _splat(b, b.load(b.gep(rows[i], [k]), align=4), LANES)
-            new.append([b.call(fma, [s, wv[j], accs[i][j]]) for j in range(nv)])
-        return new
+        return _broadcast_fmas(b, fma, rows, k, wv, accs)
 
     totals = _accumulate(b, kdim, mr, nv, step)
     none = llir.Constant(mask_t, [0] * LANES)
