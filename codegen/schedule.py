@@ -44,12 +44,10 @@ WARM_UP = {
                           "k_warm_ps32"),
     "pairwise_sum_f64(": ("def k_warm_ps64(f):\n    f[0] = np.int64(pairwise_sum_f64(ptr_float64(f[1]), 0, f[2], 1))\n",
                           "k_warm_ps64"),
-    "gemm_wt_f32(": (f"def k_warm_gw32(f):\n    gemm_wt_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
-                     "k_warm_gw32"),
-    "gemm_nn_f32(": (f"def k_warm_gn32(f):\n    gemm_nn_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
-                     "k_warm_gn32"),
-    "gemm_taps_f32(": (f"def k_warm_gt32(f):\n    gemm_taps_f32({', '.join(f'f[{i}]' for i in range(11))})\n",
-                       "k_warm_gt32"),
+    # the gemms take the 11 words of a frame
+    **{f"{helper}(": (f"def {name}(f):\n    {helper}({', '.join(f'f[{i}]' for i in range(11))})\n", name)
+       for helper, name in (("gemm_wt_f32", "k_warm_gw32"), ("gemm_nn_f32", "k_warm_gn32"),
+                            ("gemm_taps_f32", "k_warm_gt32"))},
 }
 #: Seconds per character of kernel source (numba's typing and lowering, LLVM), and per kernel.
 PER_CHAR = 1 / 5000
